@@ -3,7 +3,16 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-PY="${PYTHON:-python3}"
+# Prefer the distribution's python3 (Debian builds it with PGO and LTO, which
+# makes pure-Python hot paths ~1.5x faster than a plain source build); PYTHON=
+# picks another interpreter.
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+        PYTHON=/usr/bin/python3
+    fi
+fi
+PY="$PYTHON"
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
