@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m stagebuf.bench [arena|staging|all]``."""
