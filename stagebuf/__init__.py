@@ -22,19 +22,33 @@ from ._errors import (
     LayoutMismatchError,
     ScopeError,
     StackOverflowError,
+    StagerError,
     StagingLimitError,
 )
+from ._gl import create_headless_context, load_program, shader_dir, shader_source
+from ._layout import VertexLayout
+from ._staging import STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [
     "ALIGNMENT",
     "CHECKED_ENV",
+    "STRATEGIES",
     "EscapedViewWarning",
+    "Frame",
     "LayoutMismatchError",
     "ScopeError",
     "Stack",
     "StackOverflowError",
+    "Stager",
+    "StagerError",
+    "StagerStats",
     "StagingLimitError",
+    "VertexLayout",
     "buffer",
+    "create_headless_context",
+    "load_program",
+    "shader_dir",
+    "shader_source",
     "thread_stack",
     "uninit",
     "uninit_slice",

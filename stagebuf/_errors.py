@@ -11,6 +11,7 @@ __all__ = [
     "LayoutMismatchError",
     "ScopeError",
     "StackOverflowError",
+    "StagerError",
     "StagingLimitError",
 ]
 
@@ -51,3 +52,8 @@ class StagingLimitError(MemoryError):
 
 class LayoutMismatchError(ValueError):
     """A vertex layout does not provide what a shader program needs."""
+
+
+class StagerError(RuntimeError):
+    """A stager was used out of its life cycle: reserve outside a frame, nested
+    frames, render before any frame, or use after it or its context was released."""

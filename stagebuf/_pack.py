@@ -1,0 +1,74 @@
+"""Fast writes into one attribute of an interleaved (structured) vertex array.
+
+numpy copies a field of a structured array one component at a time, with a
+loop step per component (``verts["in_pos"][:] = xy`` walks 2 floats per
+12-byte vertex). Viewing the attribute as one machine word per vertex (8 bytes
+for ``2f``, 4 bytes for ``4f1``) lets numpy copy a whole attribute per step,
+about 10x faster for small attributes. Numpy only, no GL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["attribute_words", "write_attribute"]
+
+NDArray = npt.NDArray[Any]
+
+_WORDS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _field(verts: NDArray, name: str) -> tuple[np.dtype[Any], int]:
+    fields = verts.dtype.fields
+    if fields is None or name not in fields:
+        have = ", ".join(fields) if fields else "no fields"
+        raise KeyError(f"no attribute {name!r} in this vertex array; it has {have}.")
+    ftype, offset = fields[name][:2]
+    return ftype, offset
+
+
+def attribute_words(verts: NDArray, name: str) -> NDArray | None:
+    """Attribute ``name`` of ``verts`` as one unsigned word per vertex, or None.
+
+    None when the attribute's size is not 1, 2, 4 or 8 bytes (no such word).
+    The result is a strided view into ``verts``: writing to it writes the vertices.
+    """
+    ftype, offset = _field(verts, name)
+    word = _WORDS.get(ftype.itemsize)
+    if word is None:
+        return None
+    wd = np.dtype(
+        {"names": [name], "formats": [word], "offsets": [offset], "itemsize": verts.dtype.itemsize}
+    )
+    return verts.view(wd)[name]
+
+
+def write_attribute(verts: NDArray, name: str, values: Any) -> None:
+    """Copy ``values`` into attribute ``name`` of every vertex of ``verts``.
+
+    ``values`` has the attribute's shape per vertex, with a leading axis of
+    ``len(verts)`` or anything that broadcasts to it (one value for all, or
+    ``(n, 1, ...)`` groups when ``verts`` is reshaped). When ``values`` already
+    has the attribute's dtype and is contiguous per vertex, the copy moves one
+    word per vertex; otherwise it is numpy's normal (casting, checked) field
+    assignment.
+    """
+    ftype, _ = _field(verts, name)
+    arr = np.asarray(values)
+    words = attribute_words(verts, name)
+    base = ftype.base
+    per_vertex = ftype.shape
+    if (
+        words is not None
+        and arr.dtype == base
+        and arr.shape[arr.ndim - len(per_vertex) :] == per_vertex
+        and arr.ndim >= len(per_vertex)
+    ):
+        src = np.ascontiguousarray(arr)
+        lead = src.shape[: src.ndim - len(per_vertex)]
+        np.copyto(words, src.reshape(*lead, -1).view(words.dtype).reshape(lead))
+        return
+    verts[name] = arr

@@ -1,0 +1,265 @@
+"""The demo's procedural scene: a swirling galaxy of spinning triangles.
+
+Numpy only. :class:`TriangleField` keeps a few per-triangle constants and,
+for a time ``t``, writes three vertices per triangle (2-D position, RGBA
+colour as normalised bytes) into views the caller provides, with every
+temporary taken from the second stack (no per-frame allocation once warm).
+The same maths is available allocation-style in :meth:`TriangleField.naive`,
+the way one would write it without preallocated memory (the benchmark's
+baseline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._arena import Stack, thread_stack
+from ._pack import write_attribute
+
+__all__ = ["TriangleField"]
+
+F4 = np.float32
+NDArray = npt.NDArray[Any]
+
+_TAU = np.float32(2 * np.pi)
+_ARMS = 3
+_CORNERS = np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3], dtype=F4)  # equilateral corners
+_HUE_STEP = np.array([0.0, 0.06, 0.12], dtype=F4)  # a small hue gradient across each triangle
+_CHANNEL_PHASE = np.array([0.0, 1 / 3, 2 / 3], dtype=F4)  # cosine palette, R G B
+_ALPHA = 96  # the demo blends additively: overlapping triangles glow
+
+
+def _check_verts(verts: NDArray, n: int, who: str) -> None:
+    names = verts.dtype.names or ()
+    if verts.shape != (3 * n,) or "in_pos" not in names or "in_color" not in names:
+        raise ValueError(
+            f"{who}.fill: expected a structured array of 3n={3 * n} vertices with in_pos "
+            f"and in_color fields; got shape {verts.shape}, fields {names}."
+        )
+
+
+class TriangleField:
+    """``n`` animated triangles in a galaxy of ``_ARMS`` spiral arms, radius ~1."""
+
+    def __init__(self, n: int, *, seed: int = 7) -> None:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"TriangleField: n must be a non-negative int; got {n!r}.")
+        self.n = n = int(n)
+        rng = np.random.default_rng(seed)
+        radius = np.sqrt(rng.random(n, dtype=F4)) * F4(0.95) + F4(0.03)
+        arm = rng.integers(0, _ARMS, n).astype(F4)
+        self.radius = radius
+        # Arms wind outwards; scatter grows with the radius.
+        self.angle0 = (
+            arm * (_TAU / _ARMS) + radius * F4(5.0) + rng.normal(0, 0.55, n).astype(F4) * radius
+        ).astype(F4)
+        self.omega = (F4(0.15) + F4(0.9) * (F4(1.0) - radius)).astype(F4)  # inner turns faster
+        self.size = (F4(0.006) + F4(0.03) * rng.random(n, dtype=F4) * (F4(1.2) - radius)).astype(F4)
+        self.spin = rng.normal(0, 2.0, n).astype(F4)
+        self.phase = (rng.random(n, dtype=F4) * _TAU).astype(F4)
+        self.hue = (radius * F4(0.8) + rng.random(n, dtype=F4) * F4(0.15)).astype(F4)
+
+    def scratch(self) -> tuple[NDArray, ...]:
+        """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
+        n = self.n
+        return (
+            np.empty(n, F4),
+            np.empty(n, F4),
+            np.empty(n, F4),
+            np.empty(n, F4),
+            np.empty((n, 3), F4),
+            np.empty((n, 3, 2), F4),
+            np.empty((n, 3, 4), np.uint8),
+        )
+
+    def fill(
+        self,
+        verts: NDArray,
+        t: float,
+        *,
+        stack: Stack | None = None,
+        scratch: tuple[NDArray, ...] | None = None,
+    ) -> None:
+        """Write the ``3n`` vertices at time ``t`` (seconds) into ``verts``.
+
+        ``verts`` is a structured array of ``3n`` vertices with ``in_pos`` (2
+        float32) and ``in_color`` (4 uint8). Temporaries come from ``scratch``
+        (see :meth:`scratch`) when given, else from ``stack`` (the thread's
+        stack by default).
+        """
+        n = self.n
+        _check_verts(verts, n, "TriangleField")
+        if n == 0:
+            return
+        if scratch is not None:
+            self._compute(verts, F4(t), *scratch)
+            return
+        st = stack if stack is not None else thread_stack()
+        with (
+            st.uninit_slice(n, F4) as a,
+            st.uninit_slice(n, F4) as cx,
+            st.uninit_slice(n, F4) as cy,
+            st.uninit_slice(n, F4) as s,
+            st.uninit_slice((n, 3), F4) as v,
+            st.uninit_slice((n, 3, 2), F4) as p,
+            st.uninit_slice((n, 3, 4), np.uint8) as c,
+        ):
+            self._compute(verts, F4(t), a, cx, cy, s, v, p, c)
+
+    def _compute(
+        self,
+        verts: NDArray,
+        tt: np.float32,
+        a: NDArray,
+        cx: NDArray,
+        cy: NDArray,
+        s: NDArray,
+        v: NDArray,
+        p: NDArray,
+        c: NDArray,
+    ) -> None:
+        # Centre: differential rotation around the origin.
+        np.multiply(self.omega, tt, out=a)
+        a += self.angle0
+        np.cos(a, out=cx)
+        np.sin(a, out=cy)
+        cx *= self.radius
+        cy *= self.radius
+        # Size pulses; each triangle spins about its centre.
+        np.add(self.phase, tt * F4(3.0), out=s)
+        np.sin(s, out=s)
+        s *= F4(0.35)
+        s += F4(1.0)
+        s *= self.size
+        np.multiply(self.spin, tt, out=a)
+        np.add(a[:, None], _CORNERS, out=v)
+        np.cos(v, out=p[:, :, 0])
+        p[:, :, 0] *= s[:, None]
+        p[:, :, 0] += cx[:, None]
+        np.sin(v, out=p[:, :, 1])
+        p[:, :, 1] *= s[:, None]
+        p[:, :, 1] += cy[:, None]
+        # Colour: a cosine palette cycling over time, brighter towards the core.
+        np.multiply(tt, F4(0.05), out=a)
+        a += self.hue
+        for ch in range(3):
+            np.add(a[:, None], _HUE_STEP + _CHANNEL_PHASE[ch], out=v)
+            v *= _TAU
+            np.cos(v, out=v)
+            v *= F4(110.0)
+            v += F4(140.0)
+            np.copyto(c[:, :, ch], v, casting="unsafe")
+        c[:, :, 3] = _ALPHA
+        # Contiguous temporaries, then one word-wide copy per attribute.
+        write_attribute(verts, "in_pos", p.reshape(-1, 2))
+        write_attribute(verts, "in_color", c.reshape(-1, 4))
+
+    def naive(self, t: float) -> tuple[NDArray, NDArray]:
+        """The same vertices, computed the allocation-heavy way: fresh arrays everywhere.
+
+        Returns ``(pos (3n, 2) float32, color (3n, 4) uint8)``.
+        """
+        n = self.n
+        tt = F4(t)
+        a = self.angle0 + self.omega * tt
+        cx = np.cos(a) * self.radius
+        cy = np.sin(a) * self.radius
+        s = (np.sin(self.phase + tt * F4(3.0)) * F4(0.35) + F4(1.0)) * self.size
+        v = (self.spin * tt)[:, None] + _CORNERS
+        px = np.cos(v) * s[:, None] + cx[:, None]
+        py = np.sin(v) * s[:, None] + cy[:, None]
+        pos = np.stack([px, py], axis=-1).reshape(3 * n, 2).astype(F4)
+        h = (self.hue + tt * F4(0.05))[:, None, None] + _HUE_STEP[None, :, None] + _CHANNEL_PHASE
+        rgb = np.cos(h * _TAU) * F4(110.0) + F4(140.0)
+        alpha = np.full((n, 3, 1), _ALPHA, dtype=np.uint8)
+        color = np.concatenate([rgb.astype(np.uint8), alpha], axis=-1).reshape(3 * n, 4)
+        return pos, color
+
+
+class ParticleField:
+    """``n`` triangles drifting in straight lines across the view (wrapping at the edges).
+
+    Light per-vertex maths, so a frame's cost is mostly packing and upload: the
+    staging benchmark's packing-bound workload (the galaxy is its maths-bound one).
+    Same interface as :class:`TriangleField`.
+    """
+
+    def __init__(self, n: int, *, seed: int = 11) -> None:
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"ParticleField: n must be a non-negative int; got {n!r}.")
+        self.n = n = int(n)
+        rng = np.random.default_rng(seed)
+        self.start = rng.uniform(-1, 1, (n, 2)).astype(F4)
+        self.velocity = rng.normal(0, 0.2, (n, 2)).astype(F4)
+        size = rng.uniform(0.005, 0.02, (n, 1, 1)).astype(F4)
+        angle = rng.uniform(0, 2 * np.pi, (n, 1)).astype(F4) + _CORNERS
+        self.corners = (np.stack([np.cos(angle), np.sin(angle)], axis=-1) * size).astype(F4)
+        self.color = rng.integers(64, 256, (n, 1, 4), dtype=np.uint8)
+        self.color[..., 3] = 255
+        # The fast path works on x + iy as complex64 (one element per 2-D point),
+        # corner by corner, so numpy's loops run over n elements, not 2 or 3.
+        self._start_c = self.start.view(np.complex64).reshape(n)
+        self._velocity_c = self.velocity.view(np.complex64).reshape(n)
+        self._corners_c = np.ascontiguousarray(
+            self.corners.view(np.complex64).reshape(n, 3).T
+        )  # (3, n): one contiguous row per corner
+
+    def scratch(self) -> tuple[NDArray, ...]:
+        """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
+        return (
+            np.empty(self.n, np.complex64),
+            np.empty(2 * self.n, F4),
+            np.empty((self.n, 3), np.complex64),
+        )
+
+    def fill(
+        self,
+        verts: NDArray,
+        t: float,
+        *,
+        stack: Stack | None = None,
+        scratch: tuple[NDArray, ...] | None = None,
+    ) -> None:
+        """Write the ``3n`` vertices at time ``t`` into ``verts`` (see TriangleField.fill)."""
+        n = self.n
+        _check_verts(verts, n, "ParticleField")
+        if n == 0:
+            return
+        if scratch is not None:
+            self._compute(verts, F4(t), *scratch)
+            return
+        st = stack if stack is not None else thread_stack()
+        with (
+            st.uninit_slice(n, np.complex64) as centre,
+            st.uninit_slice(2 * n, F4) as wrap,
+            st.uninit_slice((n, 3), np.complex64) as p,
+        ):
+            self._compute(verts, F4(t), centre, wrap, p)
+
+    def _compute(
+        self, verts: NDArray, tt: np.float32, centre: NDArray, wrap: NDArray, p: NDArray
+    ) -> None:
+        np.multiply(self._velocity_c, tt, out=centre)
+        centre += self._start_c
+        # Wrap into [-1, 1): c - 2 * floor((c + 1) / 2), on x and y alike.
+        xy = centre.view(F4)
+        np.add(xy, F4(1.0), out=wrap)
+        wrap *= F4(0.5)
+        np.floor(wrap, out=wrap)
+        wrap *= F4(2.0)
+        xy -= wrap
+        for k in range(3):
+            np.add(centre, self._corners_c[k], out=p[:, k])
+        write_attribute(verts, "in_pos", p.view(F4).reshape(-1, 2))
+        write_attribute(verts.reshape(self.n, 3), "in_color", self.color)
+
+    def naive(self, t: float) -> tuple[NDArray, NDArray]:
+        """The same vertices with fresh arrays: ``(pos (3n, 2) float32, color (3n, 4) uint8)``."""
+        centre = self.start + self.velocity * F4(t)
+        centre = centre - F4(2.0) * np.floor((centre + F4(1.0)) * F4(0.5))
+        pos = (centre[:, None, :] + self.corners).reshape(-1, 2)
+        color = np.repeat(self.color, 3, axis=1).reshape(-1, 4)
+        return pos, color
