@@ -26,7 +26,8 @@ from ._errors import (
     StagingLimitError,
 )
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
-from ._layout import VertexLayout
+from ._layout import VertexAttribute, VertexLayout
+from ._pack import attribute_words, write_attribute
 from ._staging import STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [
@@ -43,7 +44,9 @@ __all__ = [
     "StagerError",
     "StagerStats",
     "StagingLimitError",
+    "VertexAttribute",
     "VertexLayout",
+    "attribute_words",
     "buffer",
     "create_headless_context",
     "load_program",
@@ -52,6 +55,7 @@ __all__ = [
     "thread_stack",
     "uninit",
     "uninit_slice",
+    "write_attribute",
 ]
 
 __version__ = "0.1.0"
