@@ -12,6 +12,7 @@ This module knows nothing about GL: numpy only.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
 import os
@@ -20,6 +21,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -49,6 +51,7 @@ _OBJ_ALIGN = ALIGNMENT // _OBJ_SIZE  # object slots per cache line
 _DEFAULT_INITIAL = 64 * 1024
 _FIRST_CHUNK_ITEMS = 256  # items per bulk conversion step of an iterator; doubles
 _MAX_CHUNK_ITEMS = 65536  # bounds the temporary list of one conversion step
+_OBJECT = np.dtype(object)
 
 # Scope states.
 _FRESH, _LIVE, _ENDED, _ESCAPED = 0, 1, 2, 3
@@ -75,13 +78,14 @@ def _as_dtype(dtype: Any, what: str) -> np.dtype[Any]:
     if dtype is None:
         raise TypeError(f"{what}: dtype is required; got None (e.g. np.float32, 'f4').")
     try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError) as err:
+        dt: np.dtype[Any] = np.dtype(dtype)
+    except Exception as err:  # np.dtype(",") raises SyntaxError, others KeyError...
+        # ...any of them means the same to the caller: not a dtype.
         raise TypeError(
             f"{what}: {dtype!r} is not a valid dtype; expected something np.dtype() "
             f"accepts, such as np.float32, 'f4', (np.float32, 2) or a structured dtype."
         ) from err
-    if dt.hasobject and dt != np.dtype(object):
+    if dt.hasobject and dt != _OBJECT:
         raise TypeError(
             f"{what}: dtype {dt} mixes Python objects with other fields; the stack holds "
             f"either plain data or dtype=object slices, not both in one dtype."
@@ -94,19 +98,14 @@ def _as_dtype(dtype: Any, what: str) -> np.dtype[Any]:
     return dt
 
 
+# dtype spec -> (dtype, bytes per element), for the specs the inline fast paths
+# may take: plain data with bytes in it. Not object slots, not zero-sized dtypes,
+# not subarray dtypes such as (np.float32, 2), which change the shape as well.
 _DTYPE_INFO: dict[Any, tuple[np.dtype[Any], int]] = {}
 
 
-def _dtype_info(dtype: Any, what: str) -> tuple[np.dtype[Any], int]:
-    """``(dtype, bytes per element)``, the size -1 for object slots; cached."""
-    dt = _as_dtype(dtype, what)
-    info = (dt, -1 if dt.hasobject else dt.itemsize)
-    try:
-        if len(_DTYPE_INFO) < 1024:  # bounded: specs built on the fly must not leak
-            _DTYPE_INFO[dtype] = info
-    except TypeError:
-        pass
-    return info
+def _itemsize(dt: np.dtype[Any]) -> int:
+    return -1 if dt.hasobject else dt.itemsize
 
 
 def _as_shape(shape: Any, what: str) -> tuple[tuple[int, ...], int]:
@@ -117,7 +116,10 @@ def _as_shape(shape: Any, what: str) -> tuple[tuple[int, ...], int]:
     out = []
     for d in dims:
         if isinstance(d, bool):
-            raise TypeError(f"{what}: shape {shape!r} holds a bool; expected non-negative ints.")
+            raise TypeError(
+                f"{what}: shape {shape!r} holds a bool; expected a non-negative int or a "
+                f"tuple of them."
+            )
         try:
             n = operator.index(d)
         except TypeError as err:
@@ -134,18 +136,45 @@ def _as_shape(shape: Any, what: str) -> tuple[tuple[int, ...], int]:
     return tuple(out), count
 
 
-def _anchor(view: NDArray) -> Any:
-    """The per-slice array that every view derived from ``view`` keeps alive."""
+def _anchor(view: NDArray) -> NDArray:
+    """The per-slice array that every view derived from ``view`` keeps alive.
+
+    Checked-mode slices are made by ``np.frombuffer``, whose array has a
+    memoryview (not an ndarray) as its base, so numpy stops collapsing view
+    chains there: ``v[2:]``, ``v.reshape(...)`` all reference that array.
+    Object slices are views of the shared chunk; for them the view itself is
+    the best anchor there is.
+    """
     base = view
-    while isinstance(base.base, np.ndarray) and base.base.dtype != np.dtype(object):
+    while isinstance(base.base, np.ndarray) and base.base.dtype != _OBJECT:
         base = base.base
     if isinstance(base.base, np.ndarray):  # an object slot slice: the chunk is shared
         return view
     return base
 
 
-def _is_object(dt: np.dtype[Any]) -> bool:
-    return bool(dt.hasobject)
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside this module."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename == _THIS_FILE:
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def _clear_own_frames(tb: TracebackType | None) -> None:
+    """Drop the locals of this module's finished frames in ``tb``.
+
+    They may hold the items of a failed :func:`buffer` (the list being converted);
+    the exception travelling up must not keep those objects alive.
+    """
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_filename == _THIS_FILE:
+            with contextlib.suppress(RuntimeError):  # still executing: the handler's own
+                frame.clear()
+        tb = tb.tb_next
 
 
 # --------------------------------------------------------------------------
@@ -156,17 +185,26 @@ class _Chunk:
     """One allocation: ``array`` is 1-D (uint8 bytes or object slots), aligned."""
 
     __slots__ = (
-        "array", "capacity", "fast", "holes", "limit", "mark", "mv", "region", "top", "views"
+        "array",
+        "capacity",
+        "fast",
+        "holes",
+        "limit",
+        "mark",
+        "mv",
+        "region",
+        "top",
+        "views",
     )
 
     def __init__(self, region: _Region, array: NDArray, capacity: int) -> None:
         self.region = region
-        # Plain bytes on an unlocked, unchecked stack: scopes may take the inline
-        # fast paths in _SliceScope (no poisoning, no references to drop).
-        # (and no holes: see `release`).
+        # Plain bytes on an unlocked, unchecked stack, the current chunk, no holes
+        # (see `_Region.release`): scopes may take the inline fast paths in
+        # _SliceScope (no poisoning, no references to drop, no chunk to drop).
         self.fast = region.fast
         self.array = array
-        self.mv = memoryview(array) if array.dtype != np.dtype(object) else None
+        self.mv: memoryview = array.data
         self.capacity = capacity  # in units of the region (bytes or object slots)
         self.top = 0  # bump pointer, in units
         # A top above `mark` may be a new high-water mark (see Stack._note_high).
@@ -192,8 +230,19 @@ class _Record:
 
     __slots__ = ("_chunk", "_end", "_start", "_state")
 
-    def __init__(self) -> None:
-        self._state = _FRESH
+    # No __init__: a Python one would cost ~60 ns per scope on the hot path;
+    # whoever makes a record sets `_state` (and `_chunk` before it is read).
+    _chunk: _Chunk | None  # None: nothing allocated (zero bytes, or not entered)
+    _start: int  # in units of the chunk's region
+    _end: int
+    _state: int
+
+
+def _chunk_of(rec: _Record) -> _Chunk:
+    chunk = rec._chunk
+    if chunk is None:
+        raise AssertionError("this record holds no allocation")
+    return chunk
 
 
 class _Region:
@@ -233,14 +282,16 @@ class _Region:
         rec._chunk = chunk
         rec._start = start
         rec._end = start + size
-        if chunk.top > chunk.mark:
+        # Object slots always re-count: the byte chunk's cheap `mark` test assumes
+        # the other region's usage has not grown since it was armed.
+        if chunk.top > chunk.mark or self.objects:
             self.stack._note_high()
 
     def try_extend(self, rec: _Record, units: int) -> bool:
         """Grow ``rec`` in place to ``units`` when it is on top and the chunk has room."""
         size = -(-units // self.align) * self.align
         chunk = rec._chunk
-        if chunk is not self.current or chunk.top != rec._end:
+        if chunk is None or chunk is not self.current or chunk.top != rec._end:
             return False
         if rec._start + size > chunk.capacity:
             return False
@@ -249,17 +300,19 @@ class _Region:
 
     def _resize(self, rec: _Record, size: int) -> None:
         """Move the top record's end (its chunk's bump pointer) to ``start + size``."""
-        chunk = rec._chunk
+        chunk = _chunk_of(rec)
         rec._end = chunk.top = rec._start + size
-        if chunk.top > chunk.mark:
+        if chunk.top > chunk.mark or self.objects:
             self.stack._note_high()
 
     def release(self, rec: _Record) -> None:
         """Give back ``rec``'s memory; reclaimed once every allocation above it ended."""
-        chunk = rec._chunk
+        chunk = _chunk_of(rec)
+        if rec._start == rec._end:  # a zero-length slice (fast path): holds nothing
+            return
         if self.objects:
             chunk.array[rec._start : rec._end] = None  # drop references now (Drop)
-        elif self.stack.checked:
+        elif self.stack._checked:
             chunk.array[rec._start : rec._end] = _POISON
         if chunk.top != rec._end:  # out of order: reclaimed when the ones above end
             chunk.holes[rec._end] = rec._start
@@ -270,7 +323,7 @@ class _Region:
         if holes:
             while top in holes:
                 top = holes.pop(top)
-            chunk.fast = self.fast and not holes
+            chunk.fast = self.fast and not holes and chunk is self.current
         chunk.top = top
         if top == 0 and chunk is not self.current:
             self.retired.remove(chunk)  # its last slice ended: drop the chunk
@@ -296,9 +349,9 @@ class _Region:
             cap = max(cap, 2 * cur.capacity)
         cap = -(-cap // self.align) * self.align
         limit = stack.max_capacity
-        other = stack._other(self).capacity_units * stack._other(self).unit
+        other = stack._other(self)
         if limit is not None:
-            room = (limit - other) // self.unit - kept
+            room = (limit - other.capacity_units * other.unit) // self.unit - kept
             if size > room:
                 raise StackOverflowError(
                     f"stack request of {size * self.unit} bytes exceeds max_capacity="
@@ -310,9 +363,12 @@ class _Region:
             cap = min(cap, room // self.align * self.align)
         array = self._allocate(cap, size)
         chunk = _Chunk(self, array, cap)
-        if stack.checked and not self.objects:
+        if stack._checked and not self.objects:
             array[:] = _POISON
         if cur is not None and cur.top:
+            # Scopes in a retired chunk end through `release`, which drops the
+            # chunk with its last slice: no fast path for them.
+            cur.fast = False
             self.retired.append(cur)
         self._set_current(chunk)
         stack._growths += 1
@@ -338,7 +394,8 @@ class _Region:
     def _set_current(self, chunk: _Chunk | None) -> None:
         self.current = chunk
         if not self.objects:
-            self.stack._fast_chunk = chunk if self.fast else None
+            fast = chunk if chunk is not None and self.fast else None
+            self.stack._fast_chunk = _NO_FAST_CHUNK if fast is None else fast
 
     def trim(self) -> int:
         """Drop the current chunk if nothing lives in it; return the bytes released."""
@@ -349,15 +406,31 @@ class _Region:
         return cur.capacity * self.unit
 
 
+def _no_fast_chunk() -> _Chunk:
+    """A stand-in for "no current chunk": nothing fits under its limit."""
+    chunk = _Chunk.__new__(_Chunk)
+    chunk.top = 0
+    chunk.limit = -1
+    chunk.fast = False
+    return chunk
+
+
+_NO_FAST_CHUNK = _no_fast_chunk()
+_NEVER_FITS = 1 << 62  # a `_size` that no chunk limit reaches: always the slow path
+
+# Zero bytes at a 64-byte boundary, for slices of zero bytes: they touch no chunk.
 _EMPTY = np.zeros(2 * ALIGNMENT, dtype=np.uint8)
-_EMPTY_ALIGNED = _EMPTY[-_EMPTY.ctypes.data % ALIGNMENT :][:0]  # zero bytes at a 64-byte boundary
+_EMPTY_ALIGNED = _EMPTY[-_EMPTY.ctypes.data % ALIGNMENT :][:0]
+_EMPTY_OBJ = np.empty(2 * _OBJ_ALIGN, dtype=object)
+_EMPTY_OBJ_ALIGNED = _EMPTY_OBJ[(-_EMPTY_OBJ.ctypes.data % ALIGNMENT) // _OBJ_SIZE :][:0]
 
 
 def _empty_view(shape: tuple[int, ...], dt: np.dtype[Any]) -> NDArray:
-    """A slice of zero bytes: touches no chunk."""
-    if _is_object(dt):
-        return np.empty(shape, dtype=object)  # holds no slot memory (zero elements)
-    return np.ndarray(shape, dtype=dt, buffer=_EMPTY_ALIGNED)
+    """A slice of zero bytes (no elements, or a zero-sized dtype): touches no chunk."""
+    if dt.hasobject:  # no elements: nothing can be stored, so sharing the base is safe
+        return _EMPTY_OBJ_ALIGNED.reshape(shape)
+    view: NDArray = np.ndarray(shape, dtype=dt, buffer=_EMPTY_ALIGNED)
+    return view
 
 
 # --------------------------------------------------------------------------
@@ -365,14 +438,11 @@ def _empty_view(shape: tuple[int, ...], dt: np.dtype[Any]) -> NDArray:
 
 
 class _Scope(_Record):
-    """Base of the three scope kinds: a context manager and an allocation record."""
+    """Base of the scope kinds: a context manager and an allocation record."""
 
-    __slots__ = ("_stack", "_view_ref")
+    __slots__ = ("_stack",)
 
-    def __init__(self, stack: Stack) -> None:
-        self._state = _FRESH
-        self._stack = stack
-        self._chunk = None  # type: ignore[assignment]
+    _stack: Stack
 
     def _enter_check(self) -> None:
         if self._state != _FRESH:
@@ -381,122 +451,230 @@ class _Scope(_Record):
                 "again for a new slice."
             )
 
-    def __exit__(self, *exc: object) -> None:
+    def __enter__(self) -> NDArray:
+        raise NotImplementedError
+
+    def __exit__(self, et: object, ev: object, tb: object) -> None:
         self._stack._end(self)
 
-    def _run(self, fn: Callable[[Any], T]) -> T:
-        view = self.__enter__()  # type: ignore[attr-defined]
-        checked = self._stack.checked and self._chunk is not None
-        if checked:
-            # Views derived from a slice keep its first ndarray (the one made by
-            # np.frombuffer) as their numpy base, so a reference count above the
-            # one seen before fn ran means something outlived the scope.
-            anchor = _anchor(view)
-            before = (sys.getrefcount(view), sys.getrefcount(anchor))
+    def _run(self, fn: Callable[[NDArray], T]) -> T:
+        """The closure form: enter, call ``fn`` with the slice, end, return fn's result."""
+        view = self.__enter__()
+        stack = self._stack
+        if not (stack._checked and self._chunk is not None):
+            try:
+                result = fn(view)
+            finally:
+                del view
+                stack._end(self)
+            return result
+        # Views derived from a slice keep its anchor (see _anchor) alive, so a
+        # reference count above the one seen before fn ran means something
+        # outlived the scope.
+        anchor = _anchor(view)
+        before = (sys.getrefcount(view), sys.getrefcount(anchor))
         try:
             result = fn(view)
         except BaseException:
-            del view
-            self._stack._end(self)
+            del view, anchor
+            stack._end(self)
             raise
-        if checked and (
-            sys.getrefcount(view) > before[0] or sys.getrefcount(anchor) > before[1]
-        ):
-            self._stack._escaped(self, view, fn)
+        if sys.getrefcount(view) > before[0] or sys.getrefcount(anchor) > before[1]:
+            stack._escaped(self, anchor, view, fn)
             return result
-        del view
-        self._stack._end(self)
+        del view, anchor
+        stack._end(self)
         return result
 
 
 class _SliceScope(_Scope):
-    __slots__ = ("_spec",)
+    """``uninit_slice`` / ``uninit``: a slice of a fixed shape and dtype.
 
-    def __init__(self, stack: Stack, shape: Any, dtype: Any, what: str = "uninit_slice") -> None:
-        self._state = _FRESH
-        self._stack = stack
-        try:
-            dt, itemsize = _DTYPE_INFO[dtype]
-        except (KeyError, TypeError):
-            dt, itemsize = _dtype_info(dtype, what)
-        if type(shape) is int and shape >= 0:
-            count = shape
-            dims = None  # plain 1-D: (count,)
-        else:
-            dims, count = _as_shape(shape, what)
-        # (dtype, element count, bytes rounded up to a cache line (negative for
-        # object slots), bytes per element, shape or None for 1-D)
-        self._spec = (dt, count, (count * itemsize + 63) & -64, itemsize, dims)
+    Made by :func:`_slice_scope` (or inline by :func:`uninit_slice`), which set
+    the slots directly: a Python ``__init__`` would cost ~60 ns a scope.
+    """
+
+    # The spec: dtype; element count; bytes rounded up to a cache line; bytes per
+    # element (-1 for object slots); the shape (None: a plain (count,) slice).
+    __slots__ = ("_count", "_dt", "_itemsize", "_shape", "_size")
+
+    _dt: np.dtype[Any]
+    _count: int
+    _size: int
+    _itemsize: int
+    _shape: tuple[int, ...] | None
+
+    def _set_spec(self, shape: Any, dtype: Any, what: str) -> None:
+        dt = _as_dtype(dtype, what)
+        dims, count = _as_shape(shape, what)
+        if dt.shape:  # a subarray dtype such as (np.float32, 2): numpy appends its shape
+            sub = dt.shape
+            dims += sub
+            for d in sub:
+                count *= d
+            dt = dt.base
+        elif dt.itemsize and not dt.hasobject:
+            # Only plain data with bytes in it takes the fast paths (see __enter__).
+            try:
+                if len(_DTYPE_INFO) < 1024:  # bounded: specs built on the fly must not leak
+                    _DTYPE_INFO[dtype] = (dt, dt.itemsize)
+            except TypeError:  # an unhashable spec
+                pass
+        itemsize = _itemsize(dt)
+        if not count or not itemsize:
+            # Zero bytes never reach an allocation (which would refuse a huge
+            # shape with StackOverflowError): check that numpy can make it at all.
+            try:
+                _empty_view(dims, dt)
+            except ValueError as err:
+                raise ValueError(
+                    f"{what}: shape {shape!r} of dtype {dt} holds no bytes, but numpy "
+                    f"cannot make an array of that shape ({err})."
+                ) from err
+        self._dt = dt
+        self._count = count
+        self._itemsize = itemsize
+        # Object slots and zero-sized dtypes never take the fast path: an end
+        # past any chunk's limit sends them to _enter_slow.
+        self._size = (count * itemsize + 63) & -64 if itemsize > 0 else _NEVER_FITS
+        self._shape = None if len(dims) == 1 else dims
 
     def __enter__(self) -> NDArray:
         if self._state:
             self._enter_check()
+        # The hot path: plain data on an unlocked, unchecked stack, fitting in
+        # the current chunk below its high-water mark (a stack without such a
+        # chunk has _NO_FAST_CHUNK, whose limit nothing fits under). Everything
+        # else (object slots, growth, counters) goes through _enter_slow.
+        chunk = self._stack._fast_chunk
+        start = chunk.top
+        end = start + self._size
+        if end <= chunk.limit:
+            chunk.top = self._end = end
+            self._start = start
+            self._chunk = chunk
+            self._state = _LIVE
+            dt = self._dt
+            # Slicing a cached whole-chunk view is ~3x cheaper than frombuffer.
+            try:
+                full = chunk.views[dt]
+            except KeyError:
+                full = chunk.typed(dt)
+            if full is not None:
+                start //= self._itemsize
+                view = full[start : start + self._count]
+            else:
+                view = np.frombuffer(chunk.mv, dt, self._count, start)
+            shape = self._shape
+            return view if shape is None else view.reshape(shape)
+        return self._enter_slow(self._shape)
+
+    def _enter_slow(self, shape: tuple[int, ...] | None) -> NDArray:
         stack = self._stack
-        dt, count, size, itemsize, shape = self._spec
-        chunk = stack._fast_chunk
-        if chunk is not None and size > 0:
-            # The hot path: plain data on an unlocked, unchecked stack, fitting in
-            # the current chunk below its high-water mark. Everything else goes
-            # through Stack._alloc.
-            start = chunk.top
-            end = start + size
-            if end <= chunk.limit:
-                chunk.top = end
-                self._chunk = chunk
-                self._start = start
-                self._end = end
-                self._state = _LIVE
-                # Slicing a cached whole-chunk view is ~3x cheaper than frombuffer.
-                try:
-                    full = chunk.views[dt]
-                except KeyError:
-                    full = chunk.typed(dt)
-                if full is not None:
-                    start //= itemsize
-                    view = full[start : start + count]
-                else:
-                    view = np.frombuffer(chunk.mv, dt, count, start)
-                return view if shape is None else view.reshape(shape)
-        nbytes = count * itemsize
-        self._chunk = None  # type: ignore[assignment]
+        dt = self._dt
+        count = self._count
+        nbytes = count * self._itemsize
+        self._chunk = None
         if nbytes == 0:
             self._state = _LIVE
-            return _empty_view(shape or (count,), dt)
+            return _empty_view((count,) if shape is None else shape, dt)
         if nbytes < 0:  # dtype=object: slots holding None
             stack._alloc(self, stack._objects, count)
             self._state = _LIVE
-            view = self._chunk.array[self._start : self._start + count]
+            chunk = _chunk_of(self)
+            view = chunk.array[self._start : self._start + count]
         else:
             stack._alloc(self, stack._bytes, nbytes)
             self._state = _LIVE
             # Checked mode wants each slice to be its own numpy base (see _anchor).
-            view = np.frombuffer(self._chunk.mv, dt, count, self._start)
+            view = np.frombuffer(_chunk_of(self).mv, dt, count, self._start)
         return view if shape is None else view.reshape(shape)
 
     def __exit__(self, et: object, ev: object, tb: object) -> None:
-        if self._state != _LIVE:
-            self._stack._end(self)  # raises the clear error
-            return
-        chunk = self._chunk
-        if chunk is not None and chunk.fast and chunk.top == self._end:
-            # The hot path: a LIFO release with no out-of-order holes to merge.
-            self._state = _ENDED
-            start = chunk.top = self._start
-            if start == 0 and chunk is not chunk.region.current:
-                chunk.region.retired.remove(chunk)  # its last slice ended
-            return
-        self._stack._end(self)
+        if self._state == _LIVE:
+            chunk = self._chunk
+            if chunk is not None and chunk.fast and chunk.top == self._end:
+                # The hot path: a LIFO release in the current chunk with no
+                # out-of-order holes to merge (retired chunks are never `fast`).
+                self._state = _ENDED
+                chunk.top = self._start
+                return
+        self._stack._end(self)  # the general case, or the clear error
+
+
+class _FlatScope(_SliceScope):
+    """A plain 1-D slice of a dtype seen before: the hottest case, without reshape.
+
+    ``_shape`` stays unset (it is None by definition).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> NDArray:
+        # _SliceScope.__enter__ without the reshape; keep the two in step.
+        if self._state:
+            self._enter_check()
+        chunk = self._stack._fast_chunk
+        start = chunk.top
+        end = start + self._size
+        if end <= chunk.limit:
+            chunk.top = self._end = end
+            self._start = start
+            self._chunk = chunk
+            self._state = _LIVE
+            dt = self._dt
+            try:
+                full = chunk.views[dt]
+            except KeyError:
+                full = chunk.typed(dt)
+            if full is not None:
+                start //= self._itemsize
+                return full[start : start + self._count]
+            return np.frombuffer(chunk.mv, dt, self._count, start)
+        return self._enter_slow(None)
+
+
+def _slice_scope(stack: Stack, shape: Any, dtype: Any, what: str) -> _SliceScope:
+    """A fresh slice scope (see :func:`uninit_slice` for the inlined copy)."""
+    if type(shape) is int and shape >= 0:
+        try:
+            dt, itemsize = _DTYPE_INFO[dtype]
+        except (KeyError, TypeError):
+            pass
+        else:
+            flat = _FlatScope()
+            flat._stack = stack
+            flat._state = _FRESH
+            flat._dt = dt
+            flat._count = shape
+            flat._itemsize = itemsize
+            flat._size = (shape * itemsize + 63) & -64
+            return flat
+    scope = _SliceScope()
+    scope._stack = stack
+    scope._state = _FRESH
+    scope._set_spec(shape, dtype, what)
+    return scope
 
 
 def _bad_item(items: list[Any], dt: np.dtype[Any], base: int, err: Exception) -> Exception:
-    """Find the first item of ``items`` that does not convert to ``dt``; build the error."""
+    """Find the first item of ``items`` that does not convert to ``dt``; build the error.
+
+    An item may also fit on its own but not have the shape of the ones before it.
+    """
+    first: tuple[int, ...] | None = None
     for i, item in enumerate(items):
         try:
-            np.asarray([item], dtype=dt)
-        except (TypeError, ValueError, OverflowError) as item_err:
+            shape = np.asarray([item], dtype=dt).shape[1:]
+        except (TypeError, ValueError, OverflowError, FloatingPointError) as item_err:
             cls = TypeError if isinstance(item_err, TypeError) else ValueError
-            return cls(
-                f"buffer: item {base + i} ({item!r}) does not fit dtype {dt}: {item_err}"
+            return cls(f"buffer: item {base + i} ({item!r}) does not fit dtype {dt}: {item_err}")
+        if first is None:
+            first = shape
+        elif shape != first:
+            return ValueError(
+                f"buffer: item {base + i} has shape {shape}, but the items before it have "
+                f"shape {first}; all items must have one shape."
             )
     cls = TypeError if isinstance(err, TypeError) else ValueError
     return cls(f"buffer: items {base}..{base + len(items) - 1} do not fit dtype {dt}: {err}")
@@ -506,42 +684,138 @@ def _to_objects(items: list[Any]) -> NDArray:
     return np.fromiter(items, dtype=object, count=len(items))
 
 
+def _all_text(items: list[Any], arr: NDArray) -> bool:
+    """Whether every leaf of ``items`` is text (numpy turns numbers mixed with text into text)."""
+    kind = str if arr.dtype.kind == "U" else bytes
+    leaves = np.empty(arr.shape, dtype=object)
+    leaves[...] = items if arr.ndim > 1 else _to_objects(items)
+    return all(isinstance(x, kind) for x in leaves.flat)
+
+
 def _convert(items: list[Any], dt: np.dtype[Any] | None, base: int) -> NDArray:
-    """Bulk-convert one list of items (numpy fills it in C, not per item in Python)."""
+    """Bulk-convert one list of items (numpy fills it in C, not per item in Python).
+
+    ``base`` is the index of ``items[0]`` in the whole iterable, for messages.
+    """
     if dt is None:
         try:
             arr = np.asarray(items)
         except (ValueError, TypeError, OverflowError):  # ragged or odd items: keep objects
             return _to_objects(items)
-        if arr.dtype.hasobject and arr.ndim != 1:
-            return _to_objects(items)  # nested lists of objects: one object per item
+        if arr.dtype.hasobject:
+            # nested lists of objects: one object per item
+            return arr if arr.ndim == 1 else _to_objects(items)
+        if arr.dtype.kind in "US" and not _all_text(items, arr):
+            return _to_objects(items)  # numbers mixed with text stay what they are
         return arr
-    if _is_object(dt):
+    if dt.hasobject:
         return _to_objects(items)
+    if dt.kind in "iu":
+        # numpy truncates floats into integer dtypes without a word: refuse them,
+        # as an ndarray of floats is refused (see _check_cast).
+        try:
+            src = np.asarray(items)
+        except (ValueError, TypeError, OverflowError):
+            src = None  # ragged or odd items: let the conversion below name them
+        if src is not None and src.size:  # (no items: numpy calls [] floats)
+            if src.dtype.kind in "fc":
+                raise _float_item(items, dt, base)
+            if src.dtype.kind in "iub":
+                _check_int_range(src, dt, base)
+                return src.astype(dt)
     try:
         return np.asarray(items, dtype=dt)
-    except (ValueError, TypeError, OverflowError) as err:
+    except (ValueError, TypeError, OverflowError, FloatingPointError) as err:
         raise _bad_item(items, dt, base, err) from err
 
 
-def _check_cast(src: np.ndarray[Any, Any], dt: np.dtype[Any]) -> None:
-    """Refuse casts that would silently change values (out-of-range ints, float to int)."""
-    if np.can_cast(src.dtype, dt, "safe") or _is_object(dt) or src.size == 0:
-        return
-    if src.dtype.kind in "iub" and dt.kind in "iu":
-        info = np.iinfo(dt)
-        lo, hi = int(src.min()), int(src.max())
-        if lo < info.min or hi > info.max:
-            bad = lo if lo < info.min else hi
-            raise ValueError(
-                f"buffer: value {bad} does not fit dtype {dt} (range {info.min}..{info.max})."
+def _float_item(items: list[Any], dt: np.dtype[Any], base: int) -> TypeError:
+    for i, item in enumerate(items):
+        if np.asarray(item).dtype.kind in "fc":
+            return TypeError(
+                f"buffer: item {base + i} ({item!r}) does not fit dtype {dt}: expected "
+                f"integers, got a {type(item).__name__}; round or convert it explicitly first."
             )
+    return TypeError(f"buffer: items {base}.. hold floats; dtype {dt} expects integers.")
+
+
+def _check_int_range(
+    src: NDArray, dt: np.dtype[Any], base: int | None, shown: np.dtype[Any] | None = None
+) -> None:
+    """Refuse integers outside ``dt``'s range, naming the first (item ``base + i``).
+
+    ``shown`` is the dtype the caller asked for, when ``dt`` is its base.
+    """
+    if src.size == 0:
         return
-    if not np.can_cast(src.dtype, dt, "same_kind"):
+    info = np.iinfo(dt)
+    lo, hi = int(src.min()), int(src.max())
+    if info.min <= lo and hi <= info.max:
+        return
+    flat = src.ravel()
+    # Both bounds are within src's own range when they are crossed: safe compares.
+    bad = np.zeros(flat.shape, dtype=bool)
+    if lo < info.min:
+        bad |= flat < info.min
+    if hi > info.max:
+        bad |= flat > info.max
+    pos = int(np.flatnonzero(bad)[0])
+    value = int(flat[pos])
+    if base is None:
+        what = f"value {value}"
+    else:  # items may be rows: the item is the row the value sits in
+        what = f"item {base + pos // max(1, flat.size // len(src))} ({value})"
+    raise ValueError(
+        f"buffer: {what} does not fit dtype {shown or dt}; expected {info.min}..{info.max}."
+    )
+
+
+def _check_cast(src: NDArray, dt: np.dtype[Any]) -> None:
+    """Refuse casts that would silently change values (out-of-range ints, float to int).
+
+    A subarray ``dt`` such as (np.uint8, 3) is checked by its base, named as given.
+    """
+    base = dt.base
+    if np.can_cast(src.dtype, base, "safe") or base.hasobject or src.size == 0:
+        return
+    if src.dtype.kind in "iub" and base.kind in "iu":
+        _check_int_range(src, base, None, dt)
+        return
+    if not np.can_cast(src.dtype, base, "same_kind"):
         raise TypeError(
             f"buffer: cannot convert an array of {src.dtype} to dtype {dt} without losing "
-            f"values; convert it explicitly (e.g. arr.astype({dt.name!r})) first."
+            f"values; convert it explicitly (e.g. arr.astype({base.name!r})) first."
         )
+
+
+def _range_len(r: range) -> int:
+    """``len(r)``, also past sys.maxsize (where len() raises OverflowError)."""
+    step = r.step
+    return max(0, (r.stop - r.start + step - (1 if step > 0 else -1)) // step)
+
+
+def _check_range_fits(r: range, n: int, dt: np.dtype[Any]) -> None:
+    """Refuse a range (of ``n`` values) with values outside ``dt``, naming its first bad item.
+
+    A range is monotonic, so when its first value fits, the values that fit are
+    a run from the start: a binary search finds the first one that does not.
+    """
+    _convert([r[0]], dt, 0)
+    last = n - 1
+    try:
+        _convert([r[last]], dt, last)
+    except (TypeError, ValueError):
+        fits, bad = 0, last
+        while bad - fits > 1:
+            mid = (fits + bad) // 2
+            try:
+                _convert([r[mid]], dt, mid)
+            except (TypeError, ValueError):
+                bad = mid
+            else:
+                fits = mid
+        _convert([r[bad]], dt, bad)  # raises, naming the first bad item
+        raise
 
 
 def _per_item(dt: np.dtype[Any], item: tuple[int, ...]) -> int:
@@ -553,19 +827,21 @@ def _per_item(dt: np.dtype[Any], item: tuple[int, ...]) -> int:
 
 
 class _BufferScope(_Scope):
+    """``buffer``: an iterable consumed into a slice that may grow while it is filled."""
+
     __slots__ = ("_dtype", "_iterable")
 
     def __init__(self, stack: Stack, iterable: Any, dtype: Any) -> None:
         self._state = _FRESH
         self._stack = stack
-        self._chunk = None  # type: ignore[assignment]
+        self._chunk = None
         self._dtype = None if dtype is None else _as_dtype(dtype, "buffer")
         if not isinstance(iterable, Iterable) and not hasattr(iterable, "__getitem__"):
             raise TypeError(
                 f"buffer: expected an iterable (list, range, generator, ndarray); got "
                 f"{type(iterable).__name__} {iterable!r}."
             )
-        self._iterable = iterable
+        self._iterable: Any = iterable
 
     def __enter__(self) -> NDArray:
         self._enter_check()
@@ -573,9 +849,11 @@ class _BufferScope(_Scope):
         self._state = _LIVE
         try:
             return self._fill(iterable)
-        except BaseException:
+        except BaseException as err:
+            del iterable
             self._drop()
             self._state = _ENDED
+            _clear_own_frames(err.__traceback__)  # the items they held die with the scope
             raise
 
     # -- placing data ------------------------------------------------------
@@ -585,24 +863,27 @@ class _BufferScope(_Scope):
         if self._chunk is not None:
             self._stack._end(self)
             self._state = _LIVE
-            self._chunk = None  # type: ignore[assignment]
+            self._chunk = None
 
-    def _view_at(self, rec: _Record, count: int, dt: np.dtype[Any], item: tuple[int, ...]) -> NDArray:
-        if rec._chunk is None:
+    def _view_at(
+        self, rec: _Record, count: int, dt: np.dtype[Any], item: tuple[int, ...]
+    ) -> NDArray:
+        chunk = rec._chunk
+        if chunk is None:
             return _empty_view((count, *item), dt)
         n = count
         for d in item:
             n *= d
-        if _is_object(dt):
-            return rec._chunk.array[rec._start : rec._start + n].reshape((count, *item))
-        return np.frombuffer(rec._chunk.mv, dt, n, rec._start).reshape((count, *item))
+        if dt.hasobject:
+            return chunk.array[rec._start : rec._start + n].reshape((count, *item))
+        return np.frombuffer(chunk.mv, dt, n, rec._start).reshape((count, *item))
 
     def _place(self, count: int, dt: np.dtype[Any], item: tuple[int, ...]) -> NDArray:
         """Allocate room for ``count`` items on the stack and return the view."""
         nbytes = count * _per_item(dt, item)
         if nbytes:
             stack = self._stack
-            if _is_object(dt):
+            if dt.hasobject:
                 stack._alloc(self, stack._objects, nbytes // _OBJ_SIZE)
             else:
                 stack._alloc(self, stack._bytes, nbytes)
@@ -619,15 +900,24 @@ class _BufferScope(_Scope):
             src = iterable
             if dt is None:
                 dt = _as_dtype(src.dtype, "buffer")  # refuses mixed object fields clearly
-            elif src.dtype == np.dtype(object) and not _is_object(dt):
+            elif src.dtype == _OBJECT and not dt.hasobject:
                 flat = _convert(src.ravel().tolist(), dt, 0)
                 src = flat.reshape(src.shape + flat.shape[1:])
+                dt = src.dtype
             else:
                 _check_cast(src, dt)
+                if dt.shape:  # a subarray dtype: each value gains its shape, as in numpy
+                    src = np.asarray(src, dtype=dt)
+                    dt = src.dtype
             view = self._place_shape(src.shape, dt)
-            np.copyto(view, src, casting="unsafe")  # value-checked by _check_cast
+            try:
+                np.copyto(view, src, casting="unsafe")  # value-checked by _check_cast
+            except FloatingPointError as err:  # np.seterr(over="raise"): float overflow
+                raise ValueError(
+                    f"buffer: a value of the {src.dtype} array does not fit dtype {dt}: {err}."
+                ) from err
             return view
-        if isinstance(iterable, range):
+        if isinstance(iterable, range) and (dt is None or not dt.shape):
             return self._fill_range(iterable, dt)
         if isinstance(iterable, list | tuple):
             arr = _convert(list(iterable), dt, 0)
@@ -644,16 +934,15 @@ class _BufferScope(_Scope):
         return self._fill_iter(it, dt)
 
     def _fill_range(self, r: range, dt: np.dtype[Any] | None) -> NDArray:
-        n = len(r)
+        n = _range_len(r)
         if n == 0:
             return self._place(0, dt if dt is not None else np.dtype(np.int64), ())
-        ends = [r[0], r[-1]]
         if dt is None:
-            dt = _convert(ends, None, 0).dtype
-        elif not _is_object(dt):
-            _convert(ends, dt, 0)  # both extremes fit, so every value in between fits
-        view = self._place(n, dt, ())
-        if _is_object(dt):
+            dt = _convert([r[0], r[-1]], None, 0).dtype
+        elif not dt.hasobject:
+            _check_range_fits(r, n, dt)
+        view = self._place(n, dt, ())  # a range too long for memory: StackOverflowError
+        if dt.hasobject:
             view[:] = _to_objects(list(r))
             return view
         exact = dt if dt.kind in "iu" else np.dtype(np.int64)
@@ -674,10 +963,12 @@ class _BufferScope(_Scope):
             view = self._place(count, dt, item)
             view[...] = first
             return view
-        cap = max(2 * count, hint)
+        # The hint sizes the slice, but only so far: a wrong one must not make
+        # buffer() hoard (or fail for) memory the items never use.
+        cap = max(2 * count, min(hint, 4 * count))
         view = self._place(cap, dt, item)
         view[:count] = first
-        del first
+        del first, items
         step = want
         while True:
             step = min(step * 2, _MAX_CHUNK_ITEMS)
@@ -695,13 +986,13 @@ class _BufferScope(_Scope):
             elif shape != item or arr.dtype != dt:
                 new_dt = _promote(dt, arr.dtype, shape == item)
                 if new_dt != dt:
-                    if _is_object(new_dt):
+                    if new_dt.hasobject:
                         view = self._move(count, cap, new_dt, (), _objects_of(view[:count]))
                         item = ()
                     else:
                         view = self._move(count, cap, new_dt, item, view[:count])
                     dt = new_dt
-                if _is_object(dt) and (arr.dtype != dt or arr.ndim != 1):
+                if dt.hasobject and (arr.dtype != dt or arr.ndim != 1):
                     arr = _to_objects(items)
             del items
             if count + len(arr) > cap:
@@ -709,14 +1000,16 @@ class _BufferScope(_Scope):
                 view = self._grow_to(view, count, cap, dt, item)
             view[count : count + len(arr)] = arr
             count += len(arr)
+            del arr
         return self._shrink(view, count, dt, item)
 
     def _grow_to(
         self, view: NDArray, count: int, cap: int, dt: np.dtype[Any], item: tuple[int, ...]
     ) -> NDArray:
         """Make room for ``cap`` items: in place when on top of the stack, else move."""
-        if self._chunk is not None:
-            region = self._chunk.region
+        chunk = self._chunk
+        if chunk is not None:
+            region = chunk.region
             with self._stack._locked():
                 grown = region.try_extend(self, cap * _per_item(dt, item) // region.unit)
             if grown:
@@ -728,15 +1021,21 @@ class _BufferScope(_Scope):
     ) -> NDArray:
         """Re-place this buffer (bigger, or with a promoted dtype) and copy ``data`` over."""
         stack = self._stack
-        region = stack._objects if _is_object(dt) else stack._bytes
+        region = stack._objects if dt.hasobject else stack._bytes
         tmp = _Record()
-        tmp._chunk = None  # type: ignore[assignment]
+        tmp._state = _FRESH
+        tmp._chunk = None
         units = cap * _per_item(dt, item) // region.unit
         if units:
             stack._alloc(tmp, region, units)  # may raise: nothing changed yet
             tmp._state = _LIVE
         new = self._view_at(tmp, cap, dt, item)
-        new[:count] = data
+        try:
+            new[:count] = data
+        except BaseException:
+            if tmp._chunk is not None:
+                stack._end(tmp)
+            raise
         with stack._locked():
             if self._chunk is None:  # the old place held nothing: just adopt the new one
                 self._chunk, self._start, self._end = tmp._chunk, tmp._start, tmp._end
@@ -748,28 +1047,33 @@ class _BufferScope(_Scope):
         stack._end(tmp)
         return new
 
-    def _shrink(self, view: NDArray, count: int, dt: np.dtype[Any], item: tuple[int, ...]) -> NDArray:
+    def _shrink(
+        self, view: NDArray, count: int, dt: np.dtype[Any], item: tuple[int, ...]
+    ) -> NDArray:
         """Hand back the unused tail when it sits on top of the stack."""
-        if self._chunk is not None:
+        chunk = self._chunk
+        if chunk is not None:
             if count == 0:
                 self._drop()
                 return _empty_view((0, *item), dt)
-            region = self._chunk.region
+            region = chunk.region
             units = count * _per_item(dt, item) // region.unit
             size = -(-units // region.align) * region.align
             with self._stack._locked():
-                if self._chunk.top == self._end and size < self._end - self._start:
+                if chunk.top == self._end and size < self._end - self._start:
                     region._resize(self, size)
         return view[:count]
 
 
 def _promote(a: np.dtype[Any], b: np.dtype[Any], same_shape: bool) -> np.dtype[Any]:
-    if not same_shape or _is_object(a) or _is_object(b):
-        return np.dtype(object)
+    if not same_shape or a.hasobject or b.hasobject:
+        return _OBJECT
+    if (a.kind in "US" or b.kind in "US") and a.kind != b.kind:
+        return _OBJECT  # numbers and text (or str and bytes): keep each item as it is
     try:
         return np.result_type(a, b)
-    except TypeError:  # no common dtype (numbers then strings): keep objects
-        return np.dtype(object)
+    except TypeError:  # no common dtype: keep objects
+        return _OBJECT
 
 
 def _objects_of(arr: NDArray) -> NDArray:
@@ -777,33 +1081,6 @@ def _objects_of(arr: NDArray) -> NDArray:
     if arr.ndim == 1:
         return arr.astype(object)
     return _to_objects([row.tolist() for row in arr])
-
-
-class _ValueScope(_Scope):
-    __slots__ = ("_inner",)
-
-    def __init__(self, stack: Stack, dtype: Any) -> None:
-        self._state = _FRESH
-        self._stack = stack
-        self._chunk = None  # type: ignore[assignment]
-        self._inner = _SliceScope(stack, 1, dtype, "uninit")
-
-    def __enter__(self) -> NDArray:
-        self._enter_check()
-        self._state = _LIVE
-        view = self._inner.__enter__()
-        return view.reshape(())
-
-    def __exit__(self, *exc: object) -> None:
-        if self._state != _LIVE:
-            self._stack._end(self)  # raises the clear error
-        self._state = _ENDED
-        self._stack._end(self._inner)
-
-    def _run(self, fn: Callable[[Any], T]) -> T:
-        self._enter_check()
-        self._state = _ENDED
-        return self._inner._run(lambda v: fn(v.reshape(())))
 
 
 # --------------------------------------------------------------------------
@@ -824,7 +1101,9 @@ class Stack:
     caps the bytes the stack may hold (``None``: no cap), and a request past it
     raises :class:`StackOverflowError` with nothing changed. With
     ``thread_safe=True`` (the default for owned stacks) a lock makes concurrent
-    use from several threads safe.
+    use from several threads safe. ``thread_safe=False`` drops the lock, which
+    lets scopes take inline fast paths (as the thread-local stacks do); such a
+    stack must then be used from one thread only.
     """
 
     def __init__(
@@ -839,10 +1118,10 @@ class Stack:
         if max_capacity is not None:
             max_capacity = _check_size(max_capacity, "max_capacity")
         self.max_capacity = max_capacity
-        self.checked = bool(checked)
+        self._checked = bool(checked)
         self._lock = threading.RLock() if thread_safe else None
-        self._fast = self._lock is None and not self.checked  # see _SliceScope.__enter__
-        self._fast_chunk: _Chunk | None = None  # the current byte chunk when _fast
+        self._fast = self._lock is None and not self._checked  # see _SliceScope.__enter__
+        self._fast_chunk = _NO_FAST_CHUNK  # the current byte chunk when _fast
         self._growths = 0
         self._high_water = 0
         self._pending: list[_Record] = []  # escaped views that died (checked mode)
@@ -855,6 +1134,11 @@ class Stack:
             f"high_water_bytes={self.high_water_bytes}, growths={self.growths}, "
             f"checked={self.checked})"
         )
+
+    @property
+    def checked(self) -> bool:
+        """Whether released memory is poisoned and escaped views are reported (fixed)."""
+        return self._checked
 
     # -- the three scopes --------------------------------------------------
 
@@ -871,8 +1155,10 @@ class Stack:
         unknown length is read in growing chunks and the slice grows as it goes
         (in place when it is on top of the stack, else moved). The dtype is
         inferred unless given, with ``object`` as the fall-back for items numpy
-        cannot hold natively; object references are dropped when the scope ends,
-        also when the block or the iterable raised. Arrays keep their shape.
+        cannot hold natively (and for numbers mixed with text); object references
+        are dropped when the scope ends, also when the block or the iterable
+        raised. Arrays keep their shape. Floats are not truncated into an
+        integer dtype, nor integers wrapped around.
 
         Raises TypeError for a non-iterable or invalid dtype and TypeError or
         ValueError naming the first item that does not fit ``dtype``.
@@ -892,12 +1178,12 @@ class Stack:
         ``dtype=object`` slices hold ``None``. Raises TypeError/ValueError for a
         bad shape or dtype and :class:`StackOverflowError` past ``max_capacity``.
         """
-        scope = _SliceScope(self, shape, dtype, "uninit_slice")
+        scope = _slice_scope(self, shape, dtype, "uninit_slice")
         return scope if fn is None else scope._run(fn)
 
     def uninit(self, dtype: DTypeLike, *, fn: Callable[[NDArray], T] | None = None) -> Any:
         """One uninitialised value of ``dtype`` as a 0-d view (it may be huge)."""
-        scope = _ValueScope(self, dtype)
+        scope = _slice_scope(self, (), dtype, "uninit")
         return scope if fn is None else scope._run(fn)
 
     # -- memory and counters ----------------------------------------------
@@ -937,14 +1223,13 @@ class Stack:
     @property
     def chunk_count(self) -> int:
         """Chunks held now (converges to one, or zero after :meth:`trim`)."""
-        return sum(
-            len(r.retired) + (r.current is not None) for r in (self._bytes, self._objects)
-        )
+        return sum(len(r.retired) + (r.current is not None) for r in (self._bytes, self._objects))
 
     def reset_high_water(self) -> None:
         """Restart the high-water mark from the bytes in use now."""
-        self._high_water = 0
-        self._note_high()
+        with self._locked():
+            self._high_water = 0
+            self._note_high()
 
     def _note_high(self) -> None:
         """Update the high-water mark; re-arm each current chunk's cheap `mark` test."""
@@ -987,16 +1272,19 @@ class Stack:
                 else "this scope was never entered; use it in a `with` statement."
             )
         scope._state = _ENDED
-        if scope._chunk is None:  # zero bytes: nothing was allocated
+        chunk = scope._chunk
+        if chunk is None:  # zero bytes: nothing was allocated
             return
         lock = self._lock
         if lock is None:
-            scope._chunk.region.release(scope)
+            chunk.region.release(scope)
             return
         with lock:
-            scope._chunk.region.release(scope)
+            chunk.region.release(scope)
 
-    def _escaped(self, scope: _Scope, view: NDArray, fn: Callable[..., Any]) -> None:
+    def _escaped(
+        self, scope: _Scope, anchor: NDArray, view: NDArray, fn: Callable[..., Any]
+    ) -> None:
         """Checked mode: keep an escaped view's memory out of reuse until it dies."""
         scope._state = _ESCAPED
         name = getattr(fn, "__qualname__", repr(fn))
@@ -1005,10 +1293,11 @@ class Stack:
             f"scope of {name}; it stays readable (its memory is quarantined until it is "
             f"dropped), but the slice was meant to end with the scope.",
             EscapedViewWarning,
-            stacklevel=4,
+            stacklevel=_user_stacklevel(),
         )
-        pending = self._pending
-        weakref.finalize(view, pending.append, scope)
+        # Every view derived from the slice keeps `anchor` alive: once it dies,
+        # nothing can read the memory any more and it can be reused.
+        weakref.finalize(anchor, self._pending.append, scope)
 
     def _drain(self) -> None:
         """Reclaim quarantined regions whose escaped views have died."""
@@ -1016,7 +1305,7 @@ class Stack:
         while pending:
             rec = pending.pop()
             rec._state = _ENDED
-            rec._chunk.region.release(rec)
+            _chunk_of(rec).region.release(rec)
 
 
 class _NoLock:
@@ -1079,7 +1368,8 @@ def buffer(
         stack = _local.stack
     except AttributeError:
         stack = thread_stack()
-    return stack.buffer(iterable, dtype=dtype, fn=fn)
+    scope = _BufferScope(stack, iterable, dtype)
+    return scope if fn is None else scope._run(fn)
 
 
 def uninit_slice(
@@ -1090,7 +1380,22 @@ def uninit_slice(
         stack = _local.stack
     except AttributeError:
         stack = thread_stack()
-    scope = _SliceScope(stack, shape, dtype, "uninit_slice")
+    if type(shape) is int and shape >= 0:
+        try:
+            dt, itemsize = _DTYPE_INFO[dtype]
+        except (KeyError, TypeError):
+            pass
+        else:
+            # The hot path, _slice_scope inlined: a call costs ~40 ns here.
+            flat = _FlatScope()
+            flat._stack = stack
+            flat._state = _FRESH
+            flat._dt = dt
+            flat._count = shape
+            flat._itemsize = itemsize
+            flat._size = (shape * itemsize + 63) & -64
+            return flat if fn is None else flat._run(fn)
+    scope = _slice_scope(stack, shape, dtype, "uninit_slice")
     return scope if fn is None else scope._run(fn)
 
 
@@ -1100,4 +1405,8 @@ def uninit(dtype: DTypeLike, *, fn: Callable[[NDArray], T] | None = None) -> Any
         stack = _local.stack
     except AttributeError:
         stack = thread_stack()
-    return stack.uninit(dtype, fn=fn)
+    scope = _slice_scope(stack, (), dtype, "uninit")
+    return scope if fn is None else scope._run(fn)
+
+
+_THIS_FILE = _clear_own_frames.__code__.co_filename
