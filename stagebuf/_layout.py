@@ -477,7 +477,14 @@ class VertexLayout:
         moderngl cannot read (naming the field) and ``ValueError`` for overlapping
         or misaligned fields and bad ``normalized`` names.
         """
-        dt = np.dtype(dtype)
+        try:
+            dt = np.dtype(dtype)
+        except (TypeError, ValueError, SyntaxError) as err:
+            # numpy parses comma strings with ast.literal_eval: SyntaxError too.
+            raise TypeError(
+                f"VertexLayout.from_dtype: {dtype!r} is not a numpy dtype; expected a "
+                f"structured dtype such as np.dtype([('in_pos', 'f4', 2)])."
+            ) from err
         if dt.fields is None or not dt.names:
             raise TypeError(
                 f"VertexLayout.from_dtype needs a structured dtype with named fields, got {dt}."
