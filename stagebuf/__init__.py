@@ -28,11 +28,12 @@ from ._errors import (
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
 from ._layout import VertexAttribute, VertexLayout
 from ._pack import attribute_words, write_attribute
-from ._staging import STRATEGIES, Frame, Stager, StagerStats
+from ._staging import HINT_WINDOW, STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [
     "ALIGNMENT",
     "CHECKED_ENV",
+    "HINT_WINDOW",
     "STRATEGIES",
     "EscapedViewWarning",
     "Frame",

@@ -31,6 +31,8 @@ STRATEGIES = ("ring", "orphan", "write")
 orphaned at constant capacity before each write, or plain writes into one buffer."""
 
 _INDEX_DTYPE = np.dtype(np.uint32)
+HINT_WINDOW = 120
+"""Frames after which the first arena slice of a frame shrinks to the recent peak."""
 _MIN_BUFFER_BYTES = 4096
 
 # Modes whose draws can be merged when ranges sit back to back: drawing
@@ -351,8 +353,14 @@ class Stager:
         self._next_slot = 0
         self._drawn: _Slot | None = None  # the slot holding the last uploaded frame
         self._draws: list[tuple[bool, int, int]] = []  # (indexed, first, count)
+        self._initial_vertices = initial_vertices
         self._vertex_hint = initial_vertices
         self._index_hint = 0
+        # The largest frame of the current window of HINT_WINDOW frames: at the end
+        # of a window the hints shrink to it, so one burst does not pin its size.
+        self._window_vertices = 0
+        self._window_indices = 0
+        self._window_frames = 0
         self._in_frame = False
         self._released = False
 
@@ -430,7 +438,37 @@ class Stager:
         self._draws = []
         self._stack.trim()
 
+    def trim(self) -> int:
+        """Give idle memory back after a burst: forget the frame sizes seen so far and
+        release the arena's idle chunk. Returns the bytes released.
+
+        The next frames re-learn their size (a frame bigger than its first slice
+        opens a second one, so nothing is lost, and the one after fits in one
+        slice again). GL buffers keep their size: re-sizing them is what the
+        growth policy avoids.
+        """
+        if self._in_frame:
+            raise StagerError("trim() inside an open frame: leave the `with` block first.")
+        self._vertex_hint = self._initial_vertices
+        self._index_hint = 0
+        self._window_vertices = self._window_indices = self._window_frames = 0
+        return self._stack.trim()
+
     # -- internals -----------------------------------------------------------
+
+    def _note_sizes(self, vertices: int, indices: int) -> None:
+        """Next frame's first slice fits the biggest recent frame: one slice once warm."""
+        if vertices > self._vertex_hint:
+            self._vertex_hint = _pow2(vertices)
+        if indices > self._index_hint:
+            self._index_hint = _pow2(indices)
+        self._window_vertices = max(self._window_vertices, vertices)
+        self._window_indices = max(self._window_indices, indices)
+        self._window_frames += 1
+        if self._window_frames >= HINT_WINDOW:
+            self._vertex_hint = max(self._initial_vertices, _pow2(self._window_vertices))
+            self._index_hint = _pow2(self._window_indices) if self._window_indices else 0
+            self._window_vertices = self._window_indices = self._window_frames = 0
 
     def _check_usable(self, what: str) -> None:
         if self._released:
@@ -505,10 +543,7 @@ class Stager:
         self._drawn = slot
         self._next_slot = (self._next_slot + 1) % len(self._slots)
         # Next frame's first slice fits this one's vertices: one slice once warm.
-        if verts.count > self._vertex_hint:
-            self._vertex_hint = 1 << (verts.count - 1).bit_length()
-        if n_idx > self._index_hint:
-            self._index_hint = 1 << (n_idx - 1).bit_length()
+        self._note_sizes(verts.count, n_idx)
         stats = self.stats
         stats.frames += 1
         stats.vertices_last_frame = verts.count
@@ -572,6 +607,11 @@ class Stager:
                 self.program, content, index_buffer=slot.ibo, index_element_size=4
             )
             stats.vertex_arrays_created += 1
+
+
+def _pow2(n: int) -> int:
+    """The smallest power of two >= n (1 for n <= 1)."""
+    return 1 << max(n - 1, 0).bit_length()
 
 
 def _grown(current: int, needed: int) -> int:

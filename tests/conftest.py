@@ -37,7 +37,9 @@ def gl_ctx() -> Iterator[Any]:
 
 @pytest.fixture
 def ctx(gl_ctx: Any) -> Iterator[Any]:
-    """The session context, checked for pending GL errors before and after a test."""
+    """The session context, made current (a test may have made or released its own)
+    and checked for pending GL errors before and after a test."""
+    gl_ctx.__enter__()
     assert gl_ctx.error == "GL_NO_ERROR"
     yield gl_ctx
     assert gl_ctx.error == "GL_NO_ERROR"

@@ -32,9 +32,13 @@ def program(ctx: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def _module_fbo(gl_ctx: Any) -> Iterator[Any]:
     # One framebuffer for the module: releasing the bound framebuffer and then
-    # making another leaves GL_INVALID_OPERATION pending on Mesa.
+    # making another leaves GL_INVALID_OPERATION pending on Mesa. Module fixtures
+    # are set up before the per-test `ctx` one: make the session context current.
+    gl_ctx.__enter__()
     fb = gl_ctx.framebuffer(color_attachments=[gl_ctx.renderbuffer((SIZE, SIZE), 4)])
     yield fb
+    gl_ctx.__enter__()
+    gl_ctx.detect_framebuffer(0).use()  # never release the bound framebuffer
     fb.release()
 
 
@@ -383,3 +387,39 @@ def test_context_released_inside_a_frame_is_reported() -> None:
         frame.reserve(3)["in_pos"][:] = 0.0
         ctx.release()
     assert stager.stack.bytes_in_use == 0
+
+
+def test_trim_after_a_burst_gives_the_arena_back(ctx: Any, program: Any) -> None:
+    with sb.Stager(ctx, LAYOUT, program) as stager:
+
+        def one_frame(n: int) -> None:
+            with stager.frame() as frame:
+                frame.reserve(n)["in_pos"][:] = 0.0
+
+        for _ in range(5):
+            one_frame(3000)
+        steady = stager.stack.high_water_bytes
+        one_frame(300_000)  # a burst
+        assert stager.stack.capacity_bytes > 50 * steady
+        one_frame(3000)
+        released = stager.trim()
+        assert released > 0
+        for _ in range(5):
+            one_frame(3000)
+        assert 0 < stager.stack.capacity_bytes <= 2 * steady
+        assert stager.stats.writes_last_frame == 1
+
+
+def test_first_slice_shrinks_after_a_quiet_window(ctx: Any, program: Any) -> None:
+    with sb.Stager(ctx, LAYOUT, program, strategy="write") as stager:
+        with stager.frame() as frame:
+            frame.reserve(100_000)
+        stager.stack.reset_high_water()
+        for _ in range(2 * sb.HINT_WINDOW):  # the burst's window, then a quiet one
+            with stager.frame() as frame:
+                frame.reserve(1000)["in_pos"][:] = 0.0
+        stager.stack.reset_high_water()
+        with stager.frame() as frame:
+            frame.reserve(1000)
+        # The frame's slice is back to the recent peak (1000 -> 1024 vertices).
+        assert stager.stack.high_water_bytes <= 2 * 1024 * LAYOUT.stride
