@@ -45,6 +45,7 @@ ALIGNMENT = 64
 CHECKED_ENV = "STAGEBUF_CHECKED"
 """Set to 1 to make the thread-local default stacks run in checked mode."""
 
+_PAGE = 4096  # bytes per memory page (the smallest on the platforms numpy runs on)
 _POISON = 0xFF  # floats read back as NaN, signed ints as -1: stale reads stand out
 _OBJ_SIZE = np.dtype(object).itemsize  # one pointer per object slot
 _OBJ_ALIGN = ALIGNMENT // _OBJ_SIZE  # object slots per cache line
@@ -382,6 +383,10 @@ class _Region:
             else:
                 raw = np.empty(cap + ALIGNMENT, dtype=np.uint8)
                 skip = -raw.ctypes.data % ALIGNMENT
+                # Fault every page in now, once: the chunk's memory is resident from
+                # its first use, so resident memory stays flat while later frames
+                # reach deeper into it, and no frame pays page faults.
+                raw[::_PAGE] = 0
         except (MemoryError, ValueError) as err:
             raise StackOverflowError(
                 f"stack request of {size * self.unit} bytes failed: the system could not "
