@@ -8,13 +8,33 @@ VENV="$ROOT/.venv"
 # picks another interpreter.
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
-    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
         PYTHON=/usr/bin/python3
     fi
 fi
-PY="$PYTHON"
-if [ ! -x "$VENV/bin/python" ]; then
-    "$PY" -m venv "$VENV"
+
+_make_venv() {
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" >/dev/null 2>&1 && "$VENV/bin/python" -m pip --version >/dev/null 2>&1
+}
+
+# A venv without a working pip (Debian's python3 without python3-venv) is remade.
+if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1; }; then
+    if ! _make_venv; then
+        # Debian and Ubuntu ship venv's pip bootstrap separately.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "installing python3-venv (needed to make .venv)" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 \
+                || { apt-get update -qq >/dev/null 2>&1 \
+                     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+        fi
+        _make_venv || {
+            echo "error: '$PYTHON -m venv' cannot make a virtual environment with pip;" \
+                 "install python3-venv (Debian/Ubuntu) or set PYTHON= to another Python 3.10+" >&2
+            rm -rf "$VENV"
+            exit 1
+        }
+    fi
 fi
 # Re-install only when pyproject.toml changed since the last install.
 STAMP="$VENV/.stagebuf-installed"
@@ -24,4 +44,3 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"
-cd "$ROOT"

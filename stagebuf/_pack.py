@@ -53,8 +53,10 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
     ``len(verts)`` or anything that broadcasts to it (one value for all, or
     ``(n, 1, ...)`` groups when ``verts`` is reshaped). When ``values`` already
     has the attribute's dtype and is contiguous per vertex, the copy moves one
-    word per vertex; otherwise it is numpy's normal (casting, checked) field
-    assignment.
+    word per vertex; otherwise it is numpy's field assignment, after a check
+    that no value would be silently changed: floats into an integer attribute
+    raise TypeError (``f1`` colours take 0..255 integers), and integers outside
+    the attribute's range raise ValueError naming the value.
     """
     ftype, _ = _field(verts, name)
     arr = np.asarray(values)
@@ -71,4 +73,25 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
         lead = src.shape[: src.ndim - len(per_vertex)]
         np.copyto(words, src.reshape(*lead, -1).view(words.dtype).reshape(lead))
         return
+    if arr.dtype != base:
+        _check_cast(arr, base, name)
     verts[name] = arr
+
+
+def _check_cast(arr: NDArray, base: np.dtype[Any], name: str) -> None:
+    ints = arr.dtype.kind in "iub" and base.kind in "iu"  # range-checked below
+    if not ints and not np.can_cast(arr.dtype, base, "same_kind"):
+        raise TypeError(
+            f"write_attribute: values of {arr.dtype} would be truncated into attribute "
+            f"{name!r} of {base}; pass {base} values (a normalised f1 attribute takes "
+            f"integers 0..255)."
+        )
+    if ints and arr.size:
+        info = np.iinfo(base)
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < info.min or hi > info.max:
+            bad = lo if lo < info.min else hi
+            raise ValueError(
+                f"write_attribute: value {bad} does not fit attribute {name!r} of {base} "
+                f"(range {info.min}..{info.max})."
+            )

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arena import Stack, thread_stack
-from ._pack import write_attribute
+from ._pack import attribute_words, write_attribute
 
 __all__ = ["TriangleField"]
 
@@ -206,6 +206,10 @@ class ParticleField:
         self._corners_c = np.ascontiguousarray(
             self.corners.view(np.complex64).reshape(n, 3).T
         )  # (3, n): one contiguous row per corner
+        # Per-vertex colours, contiguous: copied one 4-byte word per vertex.
+        self._vertex_colors = np.ascontiguousarray(np.repeat(self.color, 3, axis=1)).reshape(
+            3 * n, 4
+        )
 
     def scratch(self) -> tuple[NDArray, ...]:
         """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
@@ -251,10 +255,16 @@ class ParticleField:
         np.floor(wrap, out=wrap)
         wrap *= F4(2.0)
         xy -= wrap
+        # A 2f position is 8 bytes, like one complex64: write x + iy straight into
+        # the vertices when the layout allows it, else through `p`.
+        words = attribute_words(verts, "in_pos")
+        direct = words is not None and words.dtype.itemsize == 8
+        out = words.view(np.complex64).reshape(self.n, 3) if direct else p  # type: ignore[union-attr]
         for k in range(3):
-            np.add(centre, self._corners_c[k], out=p[:, k])
-        write_attribute(verts, "in_pos", p.view(F4).reshape(-1, 2))
-        write_attribute(verts.reshape(self.n, 3), "in_color", self.color)
+            np.add(centre, self._corners_c[k], out=out[:, k])
+        if not direct:
+            write_attribute(verts, "in_pos", p.view(F4).reshape(-1, 2))
+        write_attribute(verts, "in_color", self._vertex_colors)
 
     def naive(self, t: float) -> tuple[NDArray, NDArray]:
         """The same vertices with fresh arrays: ``(pos (3n, 2) float32, color (3n, 4) uint8)``."""

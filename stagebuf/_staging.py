@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arena import Stack
-from ._errors import StagerError, StagingLimitError
+from ._errors import StackOverflowError, StagerError, StagingLimitError
 from ._layout import VertexLayout
 
 __all__ = ["STRATEGIES", "Frame", "Stager", "StagerStats"]
@@ -121,12 +121,30 @@ class _Segments:
             # Views handed out earlier stay valid: their slice stays open until the
             # frame ends. The new slice is at least twice the total so far, and the
             # stager sizes the next frame's first slice to fit this whole frame.
-            self.open(max(n, 2 * sum(len(v) for v in self.views)))
+            want = max(n, 2 * sum(len(v) for v in self.views))
+            try:
+                self.open(want)
+            except StackOverflowError:
+                if want == n:
+                    raise
+                self.open(n)  # no room to grow ahead: just what was asked for
             view = self.views[-1]
             used = 0
         self.filled[-1] = used + n
         self.count += n
         return view[used : used + n]
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the next item goes, for :meth:`rollback`."""
+        return self.count, len(self.views), self.filled[-1]
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget the items taken since ``mark`` (slices opened since stay open, empty)."""
+        count, n_views, filled = mark
+        self.count = count
+        self.filled[n_views - 1] = filled
+        for i in range(n_views, len(self.filled)):
+            self.filled[i] = 0
 
     def chunks(self) -> Iterator[NDArray]:
         """The used parts of the slices, in order (just one once warm)."""
@@ -166,7 +184,8 @@ def _program_attributes(program: Any) -> dict[str, tuple[str, int]]:
     out = {}
     for name in program:
         member = program[name]
-        if isinstance(member, moderngl.Attribute):
+        if isinstance(member, moderngl.Attribute) and not str(name).startswith("gl_"):
+            # gl_VertexID / gl_InstanceID are inputs GL provides, not buffer attributes.
             # moderngl reports shape 'i' for uint attributes too: the GL scalar type
             # tells them apart. Arrays count all their components (as detect_format).
             scalar = int(getattr(member, "scalar_type", 0))  # missing from moderngl's stub
@@ -182,7 +201,7 @@ class Frame:
     reserve that needs more room opens a new slice and leaves them in place).
     """
 
-    __slots__ = ("_index_views", "_indices", "_open", "_ranges", "_stager", "_vertices")
+    __slots__ = ("_index_views", "_indices", "_open", "_ranges", "_stager", "_used", "_vertices")
 
     def __init__(self, stager: Stager) -> None:
         self._stager = stager
@@ -192,6 +211,7 @@ class Frame:
         self._ranges: list[tuple[int, int, int, int]] = []
         self._index_views: list[NDArray] = []  # one per indexed range, in order
         self._open = False
+        self._used = False
 
     @property
     def vertex_count(self) -> int:
@@ -241,10 +261,16 @@ class Frame:
         stager._check_limit(first + nv, nv, "vertices", stager.max_vertices)
         stager._check_limit(ifirst + ni, ni, "indices", stager.max_indices)
         if self._indices is None:
-            self._indices = _Segments(stager._stack, _INDEX_DTYPE)
-            self._indices.open(max(stager._index_hint, ni, 1))
+            indices = _Segments(stager._stack, _INDEX_DTYPE)
+            indices.open(max(stager._index_hint, ni, 1))  # may raise: nothing changed yet
+            self._indices = indices
+        mark = self._vertices.mark()
         verts = self._vertices.take(nv)
-        idx = self._indices.take(ni)
+        try:
+            idx = self._indices.take(ni)
+        except BaseException:
+            self._vertices.rollback(mark)  # no vertices without their range
+            raise
         self._ranges.append((first, nv, ifirst, ni))
         self._index_views.append(idx)
         return verts, idx
@@ -254,11 +280,14 @@ class Frame:
     def __enter__(self) -> Frame:
         stager = self._stager
         stager._check_usable("frame()")
+        if self._used:
+            raise StagerError("a Frame is single-use: call stager.frame() for each frame.")
         if stager._in_frame:
             raise StagerError(
                 "frames cannot nest: the previous `with stager.frame()` is still open."
             )
         self._vertices.open(stager._vertex_hint)
+        self._used = True
         stager._in_frame = True
         self._open = True
         return self
@@ -348,6 +377,7 @@ class Stager:
         self.max_vertices = max_vertices
         self.max_indices = max_indices
         self.stats = StagerStats()
+        self._owns_stack = stack is None
         self._stack = stack if stack is not None else Stack(thread_safe=False)
         self._slots = [_Slot() for _ in range(ring_size if strategy == "ring" else 1)]
         self._next_slot = 0
@@ -436,11 +466,13 @@ class Stager:
         self._released = True
         self._drawn = None
         self._draws = []
-        self._stack.trim()
+        if self._owns_stack:  # a caller's stack keeps its memory: it is theirs to trim
+            self._stack.trim()
 
     def trim(self) -> int:
         """Give idle memory back after a burst: forget the frame sizes seen so far and
-        release the arena's idle chunk. Returns the bytes released.
+        release the arena's idle chunk (when the stager owns its stack). Returns the
+        bytes released.
 
         The next frames re-learn their size (a frame bigger than its first slice
         opens a second one, so nothing is lost, and the one after fits in one
@@ -452,7 +484,7 @@ class Stager:
         self._vertex_hint = self._initial_vertices
         self._index_hint = 0
         self._window_vertices = self._window_indices = self._window_frames = 0
-        return self._stack.trim()
+        return self._stack.trim() if self._owns_stack else 0
 
     # -- internals -----------------------------------------------------------
 

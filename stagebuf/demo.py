@@ -115,8 +115,12 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         help=f"write the last frame to this PNG (headless default: {DEFAULT_OUT})",
     )
     parser.add_argument("--size", type=_size, default=(1280, 720), help="frame size, WxH")
-    parser.add_argument("--seed", type=int, default=7, help="scene seed")
+    parser.add_argument("--seed", type=_count("--seed", 0), default=7, help="scene seed")
     ns = parser.parse_args(argv)
+    if ns.out is not None:
+        folder = ns.out.parent if str(ns.out.parent) else Path(".")
+        if ns.out.is_dir() or not folder.is_dir():
+            parser.error(f"--out {str(ns.out)!r} must name a PNG file in an existing folder")
     return DemoOptions(
         triangles=ns.triangles,
         frames=ns.frames,
@@ -178,7 +182,9 @@ class _Scene:
 
 
 def _read_rgba(fbo: Any, size: tuple[int, int]) -> np.ndarray[Any, Any]:
-    data = fbo.read(components=4, alignment=1)
+    # An explicit viewport: the window's framebuffer may have been resized since
+    # the context was made, and read() defaults to the size it had then.
+    data = fbo.read(viewport=(0, 0, size[0], size[1]), components=4, alignment=1)
     img = np.frombuffer(data, dtype=np.uint8).reshape(size[1], size[0], 4)
     out: np.ndarray[Any, Any] = img[::-1].copy()  # GL rows are bottom-up; PNG rows top-down
     return out
@@ -266,18 +272,18 @@ def run_window(opts: DemoOptions) -> int | None:
             glfw.set_key_callback(window, on_key)
             meter = _Meter()
             t0 = time.perf_counter()
-            while not glfw.window_should_close(window):
+            while True:
+                glfw.poll_events()
+                # Escape or the close button ends the run after one last frame, so
+                # that --out always gets the frame on screen when the window closed.
+                closing = glfw.window_should_close(window)
                 scene.draw(t=time.perf_counter() - t0)
-                # Escape or the close button (seen by the last poll) also ends the run.
-                last = glfw.window_should_close(window) or (
-                    opts.frames is not None and scene.frames >= opts.frames
-                )
+                last = closing or (opts.frames is not None and scene.frames >= opts.frames)
                 if last and opts.out is not None:
                     size = glfw.get_framebuffer_size(window)
                     write_png(opts.out, _read_rgba(ctx.screen, size))
                     print(f"wrote {opts.out} ({size[0]}x{size[1]})", flush=True)
                 glfw.swap_buffers(window)
-                glfw.poll_events()
                 if meter.tick():
                     line = scene.status(meter.fps)
                     glfw.set_window_title(window, line)
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     try:
         return run(opts)
-    except RuntimeError as err:
+    except (RuntimeError, OSError, MemoryError) as err:
         print(f"stagebuf-demo: error: {err}", file=sys.stderr)
         return 1
 

@@ -131,6 +131,9 @@ def test_every_strategy_runs_headless(tmp_path: Path, strategy: str) -> None:
         (["--strategy", "fastest"], "invalid choice: 'fastest'"),
         (["--size", "big"], "--size must look like 1280x720; got 'big'"),
         (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--seed", "-1"], "--seed must be >= 0; got -1"),
+        (["--out", "/nonexistent-folder/x.png"], "must name a PNG file in an existing folder"),
+        (["--out", "/tmp"], "must name a PNG file in an existing folder"),
     ],
 )
 def test_bad_options_exit_nonzero_with_one_line(args: list[str], message: str) -> None:

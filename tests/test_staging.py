@@ -423,3 +423,64 @@ def test_first_slice_shrinks_after_a_quiet_window(ctx: Any, program: Any) -> Non
             frame.reserve(1000)
         # The frame's slice is back to the recent peak (1000 -> 1024 vertices).
         assert stager.stack.high_water_bytes <= 2 * 1024 * LAYOUT.stride
+
+
+def test_builtin_inputs_are_not_layout_attributes(ctx: Any, fbo: Any) -> None:
+    program = ctx.program(
+        vertex_shader="""#version 330 core
+        in vec2 in_pos; in vec4 in_color; out vec4 v_color;
+        void main() {
+            gl_Position = vec4(in_pos, 0.0, 1.0);
+            v_color = in_color * (gl_VertexID >= 0 ? 1.0 : 0.0);
+        }""",
+        fragment_shader="""#version 330 core
+        in vec4 v_color; out vec4 f_color; void main() { f_color = v_color; }""",
+    )
+    with sb.Stager(ctx, LAYOUT, program) as stager:
+        with stager.frame() as frame:
+            put(frame.reserve(3), 0.0, 0.0, GREEN)
+        assert px(draw(fbo, stager), 0.0, -0.05) == GREEN
+    program.release()
+
+
+def test_a_frame_is_single_use(stager: sb.Stager) -> None:
+    frame = stager.frame()
+    with frame:
+        frame.reserve(3)
+    with pytest.raises(sb.StagerError, match="a Frame is single-use"), frame:
+        pass
+    assert stager.ranges == [(0, 3)]
+
+
+def test_arena_overflow_in_reserve_indexed_keeps_the_frame_usable(
+    ctx: Any, program: Any, fbo: Any
+) -> None:
+    stack = sb.Stack(max_capacity=64 * 1024)
+    with sb.Stager(ctx, LAYOUT, program, stack=stack, initial_vertices=16) as stager:
+        with stager.frame() as frame:
+            with pytest.raises(sb.StackOverflowError, match="exceeds max_capacity=65536"):
+                frame.reserve_indexed(3, 100_000)  # the first index slice cannot open
+            verts, idx = frame.reserve_indexed(3, 3)  # still usable
+            put(verts, 0.0, 0.0, BLUE)
+            idx[:] = [0, 1, 2]
+            with pytest.raises(sb.StackOverflowError):
+                frame.reserve_indexed(3, 20_000)  # vertices fit, the indices do not
+            assert frame.vertex_count == 3  # no phantom vertices from the failed calls
+            assert frame.index_count == 3
+        assert px(draw(fbo, stager), 0.0, -0.05) == BLUE
+        # A spill slice that cannot be twice the frame still gets what was asked.
+        with stager.frame() as frame:
+            frame.reserve(16)["in_pos"][:] = 5.0
+            frame.reserve(2000)["in_pos"][:] = 5.0
+            put(frame.reserve(1000)[-3:], 0.5, 0.5, RED)
+        assert stager.stats.vertices_last_frame == 3016
+    assert stack.bytes_in_use == 0
+
+
+def test_a_callers_stack_is_not_trimmed(ctx: Any, program: Any) -> None:
+    stack = sb.Stack()
+    with sb.Stager(ctx, LAYOUT, program, stack=stack) as stager:
+        with stager.frame() as frame:
+            frame.reserve(3)
+        assert stager.trim() == 0
+    assert stack.capacity_bytes > 0
