@@ -11,6 +11,8 @@ baseline).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,51 @@ def _check_verts(verts: NDArray, n: int, who: str) -> None:
         )
 
 
-class TriangleField:
+class _Field:
+    """What both scenes share: temporaries, validation, the fill entry point."""
+
+    n: int
+
+    def _scratch_specs(self) -> list[tuple[Any, Any]]:
+        """(shape, dtype) of each temporary :meth:`_compute` takes, in order."""
+        raise NotImplementedError
+
+    # (verts, t, *temporaries in _scratch_specs order) -> None, per scene.
+    _compute: Callable[..., None]
+
+    def scratch(self) -> tuple[NDArray, ...]:
+        """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
+        return tuple(np.empty(shape, dt) for shape, dt in self._scratch_specs())
+
+    def fill(
+        self,
+        verts: NDArray,
+        t: float,
+        *,
+        stack: Stack | None = None,
+        scratch: tuple[NDArray, ...] | None = None,
+    ) -> None:
+        """Write the ``3n`` vertices at time ``t`` (seconds) into ``verts``.
+
+        ``verts`` is a structured array of ``3n`` vertices with ``in_pos`` (2
+        float32) and ``in_color`` (4 uint8). Temporaries come from ``scratch``
+        (see :meth:`scratch`) when given, else from ``stack`` (the thread's
+        stack by default).
+        """
+        _check_verts(verts, self.n, type(self).__name__)
+        if self.n == 0:
+            return
+        if scratch is not None:
+            self._compute(verts, F4(t), *scratch)
+            return
+        st = stack if stack is not None else thread_stack()
+        with contextlib.ExitStack() as scopes:
+            specs = self._scratch_specs()
+            tmp = [scopes.enter_context(st.uninit_slice(shape, dt)) for shape, dt in specs]
+            self._compute(verts, F4(t), *tmp)
+
+
+class TriangleField(_Field):
     """``n`` animated triangles in a galaxy of ``_ARMS`` spiral arms, radius ~1."""
 
     def __init__(self, n: int, *, seed: int = 7) -> None:
@@ -62,52 +108,17 @@ class TriangleField:
         self.phase = (rng.random(n, dtype=F4) * _TAU).astype(F4)
         self.hue = (radius * F4(0.8) + rng.random(n, dtype=F4) * F4(0.15)).astype(F4)
 
-    def scratch(self) -> tuple[NDArray, ...]:
-        """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
+    def _scratch_specs(self) -> list[tuple[Any, Any]]:
         n = self.n
-        return (
-            np.empty(n, F4),
-            np.empty(n, F4),
-            np.empty(n, F4),
-            np.empty(n, F4),
-            np.empty((n, 3), F4),
-            np.empty((n, 3, 2), F4),
-            np.empty((n, 3, 4), np.uint8),
-        )
-
-    def fill(
-        self,
-        verts: NDArray,
-        t: float,
-        *,
-        stack: Stack | None = None,
-        scratch: tuple[NDArray, ...] | None = None,
-    ) -> None:
-        """Write the ``3n`` vertices at time ``t`` (seconds) into ``verts``.
-
-        ``verts`` is a structured array of ``3n`` vertices with ``in_pos`` (2
-        float32) and ``in_color`` (4 uint8). Temporaries come from ``scratch``
-        (see :meth:`scratch`) when given, else from ``stack`` (the thread's
-        stack by default).
-        """
-        n = self.n
-        _check_verts(verts, n, "TriangleField")
-        if n == 0:
-            return
-        if scratch is not None:
-            self._compute(verts, F4(t), *scratch)
-            return
-        st = stack if stack is not None else thread_stack()
-        with (
-            st.uninit_slice(n, F4) as a,
-            st.uninit_slice(n, F4) as cx,
-            st.uninit_slice(n, F4) as cy,
-            st.uninit_slice(n, F4) as s,
-            st.uninit_slice((n, 3), F4) as v,
-            st.uninit_slice((n, 3, 2), F4) as p,
-            st.uninit_slice((n, 3, 4), np.uint8) as c,
-        ):
-            self._compute(verts, F4(t), a, cx, cy, s, v, p, c)
+        return [
+            (n, F4),
+            (n, F4),
+            (n, F4),
+            (n, F4),
+            ((n, 3), F4),
+            ((n, 3, 2), F4),
+            ((n, 3, 4), np.uint8),
+        ]
 
     def _compute(
         self,
@@ -179,7 +190,7 @@ class TriangleField:
         return pos, color
 
 
-class ParticleField:
+class ParticleField(_Field):
     """``n`` triangles drifting in straight lines across the view (wrapping at the edges).
 
     Light per-vertex maths, so a frame's cost is mostly packing and upload: the
@@ -211,37 +222,9 @@ class ParticleField:
             3 * n, 4
         )
 
-    def scratch(self) -> tuple[NDArray, ...]:
-        """Preallocated temporaries for :meth:`fill` (the hand-written style)."""
-        return (
-            np.empty(self.n, np.complex64),
-            np.empty(2 * self.n, F4),
-            np.empty((self.n, 3), np.complex64),
-        )
-
-    def fill(
-        self,
-        verts: NDArray,
-        t: float,
-        *,
-        stack: Stack | None = None,
-        scratch: tuple[NDArray, ...] | None = None,
-    ) -> None:
-        """Write the ``3n`` vertices at time ``t`` into ``verts`` (see TriangleField.fill)."""
+    def _scratch_specs(self) -> list[tuple[Any, Any]]:
         n = self.n
-        _check_verts(verts, n, "ParticleField")
-        if n == 0:
-            return
-        if scratch is not None:
-            self._compute(verts, F4(t), *scratch)
-            return
-        st = stack if stack is not None else thread_stack()
-        with (
-            st.uninit_slice(n, np.complex64) as centre,
-            st.uninit_slice(2 * n, F4) as wrap,
-            st.uninit_slice((n, 3), np.complex64) as p,
-        ):
-            self._compute(verts, F4(t), centre, wrap, p)
+        return [(n, np.complex64), (2 * n, F4), ((n, 3), np.complex64)]
 
     def _compute(
         self, verts: NDArray, tt: np.float32, centre: NDArray, wrap: NDArray, p: NDArray

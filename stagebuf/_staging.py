@@ -550,24 +550,9 @@ class Stager:
         vbytes = verts.count * stride
         ibytes = n_idx * _INDEX_DTYPE.itemsize
         self._ensure(slot, vbytes, ibytes)
-        writes = 0
-        orphan = self.strategy == "orphan"
-        if vbytes:
-            if orphan:
-                slot.vbo.orphan()
-            offset = 0
-            for chunk in verts.chunks():
-                slot.vbo.write(chunk, offset=offset)
-                offset += chunk.nbytes
-                writes += 1
+        writes = self._write(slot.vbo, verts) if vbytes else 0
         if ibytes and idx is not None:
-            if orphan:
-                slot.ibo.orphan()
-            offset = 0
-            for chunk in idx.chunks():
-                slot.ibo.write(chunk, offset=offset)
-                offset += chunk.nbytes
-                writes += 1
+            writes += self._write(slot.ibo, idx)
         self._draws = [
             (True, ifirst, icount) if icount >= 0 else (False, first, count)
             for first, count, ifirst, icount in frame._ranges
@@ -582,6 +567,17 @@ class Stager:
         stats.indices_last_frame = n_idx
         stats.bytes_uploaded_last_frame = vbytes + ibytes
         stats.writes_last_frame = writes
+
+    def _write(self, buffer: Any, segments: _Segments) -> int:
+        """Copy the segments back to back into ``buffer``; return the writes made."""
+        if self.strategy == "orphan":
+            buffer.orphan()  # same size: the driver hands out fresh storage
+        offset = writes = 0
+        for chunk in segments.chunks():
+            buffer.write(chunk, offset=offset)
+            offset += chunk.nbytes
+            writes += 1
+        return writes
 
     def _offset_indices(self, frame: Frame) -> None:
         """Check each indexed range's indices, then add its first vertex to them."""

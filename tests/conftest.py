@@ -43,3 +43,40 @@ def ctx(gl_ctx: Any) -> Iterator[Any]:
     assert gl_ctx.error == "GL_NO_ERROR"
     yield gl_ctx
     assert gl_ctx.error == "GL_NO_ERROR"
+
+
+FBO_SIZE = 64  # small: llvmpipe's raster cost stays out of the way
+
+
+@pytest.fixture
+def program(ctx: Any) -> Iterator[Any]:
+    """The project's triangle program (shaders/triangles.*) on the session context."""
+    from stagebuf._gl import load_program
+
+    prog = load_program(ctx)
+    yield prog
+    prog.release()
+
+
+@pytest.fixture(scope="session")
+def _session_fbo(gl_ctx: Any) -> Iterator[Any]:
+    # One framebuffer for the session: releasing the bound framebuffer and then
+    # making another leaves GL_INVALID_OPERATION pending on Mesa. Higher-scoped
+    # fixtures are set up before the per-test `ctx`: make the context current.
+    gl_ctx.__enter__()
+    fb = gl_ctx.framebuffer(color_attachments=[gl_ctx.renderbuffer((FBO_SIZE, FBO_SIZE), 4)])
+    yield fb
+    gl_ctx.__enter__()
+    gl_ctx.detect_framebuffer(0).use()  # never release the bound framebuffer
+    fb.release()
+
+
+@pytest.fixture
+def fbo(ctx: Any, _session_fbo: Any) -> Any:
+    """A FBO_SIZE x FBO_SIZE RGBA framebuffer, bound, with blending off."""
+    import moderngl
+
+    _session_fbo.use()
+    ctx.viewport = (0, 0, FBO_SIZE, FBO_SIZE)
+    ctx.disable(moderngl.BLEND)
+    return _session_fbo

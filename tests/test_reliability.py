@@ -59,35 +59,6 @@ def rss_bytes() -> int:
 
 
 @pytest.fixture
-def program(ctx: Any) -> Iterator[Any]:
-    prog = load_program(ctx)
-    yield prog
-    prog.release()
-
-
-@pytest.fixture(scope="module")
-def _module_fbo(gl_ctx: Any) -> Iterator[Any]:
-    # One framebuffer for the module: releasing the bound framebuffer and then
-    # making another leaves GL_INVALID_OPERATION pending on Mesa. Module fixtures
-    # are set up before the per-test `ctx` one: make the session context current.
-    gl_ctx.__enter__()
-    fb = gl_ctx.framebuffer(color_attachments=[gl_ctx.renderbuffer((SIZE, SIZE), 4)])
-    yield fb
-    # Bind framebuffer 0 first: releasing the bound one would leave the next
-    # module's framebuffer creation with GL_INVALID_OPERATION pending.
-    gl_ctx.detect_framebuffer(0).use()
-    fb.release()
-
-
-@pytest.fixture
-def fbo(ctx: Any, _module_fbo: Any) -> Any:
-    _module_fbo.use()
-    ctx.viewport = (0, 0, SIZE, SIZE)
-    ctx.disable(moderngl.BLEND)
-    return _module_fbo
-
-
-@pytest.fixture
 def own_ctx(gl_ctx: Any) -> Iterator[Any]:
     """A second standalone context, for tests that release it under a stager.
 

@@ -23,34 +23,6 @@ LAYOUT = sb.VertexLayout(in_pos="2f", in_color="4f1")
 
 
 @pytest.fixture
-def program(ctx: Any) -> Iterator[Any]:
-    prog = load_program(ctx)
-    yield prog
-    prog.release()
-
-
-@pytest.fixture(scope="module")
-def _module_fbo(gl_ctx: Any) -> Iterator[Any]:
-    # One framebuffer for the module: releasing the bound framebuffer and then
-    # making another leaves GL_INVALID_OPERATION pending on Mesa. Module fixtures
-    # are set up before the per-test `ctx` one: make the session context current.
-    gl_ctx.__enter__()
-    fb = gl_ctx.framebuffer(color_attachments=[gl_ctx.renderbuffer((SIZE, SIZE), 4)])
-    yield fb
-    gl_ctx.__enter__()
-    gl_ctx.detect_framebuffer(0).use()  # never release the bound framebuffer
-    fb.release()
-
-
-@pytest.fixture
-def fbo(ctx: Any, _module_fbo: Any) -> Any:
-    _module_fbo.use()
-    ctx.viewport = (0, 0, SIZE, SIZE)
-    ctx.disable(moderngl.BLEND)
-    return _module_fbo
-
-
-@pytest.fixture
 def stager(ctx: Any, program: Any) -> Iterator[sb.Stager]:
     st = sb.Stager(ctx, LAYOUT, program)
     yield st
