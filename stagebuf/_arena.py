@@ -1119,9 +1119,9 @@ class Stack:
         checked: bool = False,
         thread_safe: bool = True,
     ) -> None:
-        initial_capacity = _check_size(initial_capacity, "initial_capacity")
+        initial_capacity = non_negative_int(initial_capacity, "Stack: initial_capacity")
         if max_capacity is not None:
-            max_capacity = _check_size(max_capacity, "max_capacity")
+            max_capacity = non_negative_int(max_capacity, "Stack: max_capacity")
         self.max_capacity = max_capacity
         self._checked = bool(checked)
         self._lock = threading.RLock() if thread_safe else None
@@ -1324,18 +1324,21 @@ class _NoLock:
 _NO_LOCK = _NoLock()
 
 
-def _check_size(value: Any, name: str) -> int:
+def non_negative_int(value: Any, what: str) -> int:
+    """``value`` as an int >= 0, else TypeError/ValueError naming ``what`` and the value.
+
+    bools are refused (True is an int to Python, but never a count here).
+    """
     if isinstance(value, bool):
-        raise TypeError(f"Stack: {name} must be a non-negative int of bytes; got {value!r}.")
+        raise TypeError(f"{what} must be a non-negative int; got {value!r}.")
     try:
         n = operator.index(value)
     except TypeError as err:
         raise TypeError(
-            f"Stack: {name} must be a non-negative int of bytes; got {value!r} "
-            f"({type(value).__name__})."
+            f"{what} must be a non-negative int; got {value!r} ({type(value).__name__})."
         ) from err
     if n < 0:
-        raise ValueError(f"Stack: {name} must be a non-negative int of bytes; got {n}.")
+        raise ValueError(f"{what} must be a non-negative int; got {n}.")
     return n
 
 

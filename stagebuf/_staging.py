@@ -11,7 +11,6 @@ what was reserved, in steady state with one ``Buffer.write`` per GL buffer, and
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from ._arena import Stack
+from ._arena import Stack, non_negative_int
 from ._errors import StackOverflowError, StagerError, StagingLimitError
 from ._layout import VertexLayout
 
@@ -74,6 +73,36 @@ class StagerStats:
     """Chunks the stager's arena allocated (flat once warm)."""
 
 
+class _SizeHint:
+    """How many items a frame's first arena slice holds: the biggest recent frame.
+
+    It grows at once to fit a bigger frame (one slice once warm) and, at the end
+    of every window of HINT_WINDOW frames, shrinks to that window's biggest
+    frame, so one burst does not pin its size.
+    """
+
+    __slots__ = ("frames", "minimum", "peak", "size")
+
+    def __init__(self, minimum: int) -> None:
+        self.minimum = minimum
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the sizes seen so far."""
+        self.size = self.minimum
+        self.peak = 0  # the biggest frame of the current window
+        self.frames = 0
+
+    def note(self, n: int) -> None:
+        if n > self.size:
+            self.size = _pow2(n)
+        self.peak = max(self.peak, n)
+        self.frames += 1
+        if self.frames >= HINT_WINDOW:
+            self.size = max(self.minimum, _pow2(self.peak))
+            self.peak = self.frames = 0
+
+
 class _Slot:
     """One GL vertex buffer (plus optional index buffer) and the vertex arrays over it."""
 
@@ -86,6 +115,15 @@ class _Slot:
         self.ibo_bytes = 0
         self.vao_plain: Any = None
         self.vao_indexed: Any = None
+
+    def drop_vaos(self, *, plain: bool) -> None:
+        """Release the vertex arrays over a re-made buffer (the indexed one always)."""
+        if plain and self.vao_plain is not None:
+            self.vao_plain.release()
+            self.vao_plain = None
+        if self.vao_indexed is not None:
+            self.vao_indexed.release()
+            self.vao_indexed = None
 
     def release(self) -> None:
         for obj in (self.vao_plain, self.vao_indexed, self.vbo, self.ibo):
@@ -165,20 +203,6 @@ def _alive(ctx: Any) -> bool:
     return type(getattr(ctx, "mglo", None)).__name__ != "InvalidObject"
 
 
-def _check_count(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be a non-negative int; got {value!r}.")
-    try:
-        n = operator.index(value)
-    except TypeError as err:
-        raise TypeError(
-            f"{what} must be a non-negative int; got {value!r} ({type(value).__name__})."
-        ) from err
-    if n < 0:
-        raise ValueError(f"{what} must be a non-negative int; got {n}.")
-    return n
-
-
 def _program_attributes(program: Any) -> dict[str, tuple[str, int]]:
     """The active vertex attributes of a moderngl program: name -> (kind, components)."""
     out = {}
@@ -234,7 +258,11 @@ class Frame:
             raise StagerError(
                 "reserve() outside a frame: use it inside `with stager.frame() as frame:`."
             )
-        n = count if type(count) is int and count >= 0 else _check_count(count, "reserve: count")
+        n = (
+            count
+            if type(count) is int and count >= 0
+            else non_negative_int(count, "reserve: count")
+        )
         first = self._vertices.count
         self._stager._check_limit(first + n, n, "vertices", self._stager.max_vertices)
         view = self._vertices.take(n)
@@ -253,8 +281,8 @@ class Frame:
             raise StagerError(
                 "reserve_indexed() outside a frame: use it inside `with stager.frame() as frame:`."
             )
-        nv = _check_count(vertex_count, "reserve_indexed: vertex_count")
-        ni = _check_count(index_count, "reserve_indexed: index_count")
+        nv = non_negative_int(vertex_count, "reserve_indexed: vertex_count")
+        ni = non_negative_int(index_count, "reserve_indexed: index_count")
         stager = self._stager
         first = self._vertices.count
         ifirst = self.index_count
@@ -262,7 +290,7 @@ class Frame:
         stager._check_limit(ifirst + ni, ni, "indices", stager.max_indices)
         if self._indices is None:
             indices = _Segments(stager._stack, _INDEX_DTYPE)
-            indices.open(max(stager._index_hint, ni, 1))  # may raise: nothing changed yet
+            indices.open(max(stager._index_hint.size, ni))  # may raise: nothing changed yet
             self._indices = indices
         mark = self._vertices.mark()
         verts = self._vertices.take(nv)
@@ -286,7 +314,7 @@ class Frame:
             raise StagerError(
                 "frames cannot nest: the previous `with stager.frame()` is still open."
             )
-        self._vertices.open(stager._vertex_hint)
+        self._vertices.open(stager._vertex_hint.size)
         self._used = True
         stager._in_frame = True
         self._open = True
@@ -354,14 +382,14 @@ class Stager:
             raise ValueError(
                 f"Stager: unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}."
             )
-        ring_size = _check_count(ring_size, "Stager: ring_size")
+        ring_size = non_negative_int(ring_size, "Stager: ring_size")
         if ring_size < 1:
             raise ValueError(f"Stager: ring_size must be at least 1; got {ring_size}.")
         if max_vertices is not None:
-            max_vertices = _check_count(max_vertices, "Stager: max_vertices")
+            max_vertices = non_negative_int(max_vertices, "Stager: max_vertices")
         if max_indices is not None:
-            max_indices = _check_count(max_indices, "Stager: max_indices")
-        initial_vertices = max(1, _check_count(initial_vertices, "Stager: initial_vertices"))
+            max_indices = non_negative_int(max_indices, "Stager: max_indices")
+        initial_vertices = max(1, non_negative_int(initial_vertices, "Stager: initial_vertices"))
         if not _alive(ctx):
             raise StagerError("Stager: the moderngl context was already released.")
         required = _program_attributes(program)
@@ -383,14 +411,8 @@ class Stager:
         self._next_slot = 0
         self._drawn: _Slot | None = None  # the slot holding the last uploaded frame
         self._draws: list[tuple[bool, int, int]] = []  # (indexed, first, count)
-        self._initial_vertices = initial_vertices
-        self._vertex_hint = initial_vertices
-        self._index_hint = 0
-        # The largest frame of the current window of HINT_WINDOW frames: at the end
-        # of a window the hints shrink to it, so one burst does not pin its size.
-        self._window_vertices = 0
-        self._window_indices = 0
-        self._window_frames = 0
+        self._vertex_hint = _SizeHint(initial_vertices)
+        self._index_hint = _SizeHint(1)
         self._in_frame = False
         self._released = False
 
@@ -481,26 +503,11 @@ class Stager:
         """
         if self._in_frame:
             raise StagerError("trim() inside an open frame: leave the `with` block first.")
-        self._vertex_hint = self._initial_vertices
-        self._index_hint = 0
-        self._window_vertices = self._window_indices = self._window_frames = 0
+        self._vertex_hint.reset()
+        self._index_hint.reset()
         return self._stack.trim() if self._owns_stack else 0
 
     # -- internals -----------------------------------------------------------
-
-    def _note_sizes(self, vertices: int, indices: int) -> None:
-        """Next frame's first slice fits the biggest recent frame: one slice once warm."""
-        if vertices > self._vertex_hint:
-            self._vertex_hint = _pow2(vertices)
-        if indices > self._index_hint:
-            self._index_hint = _pow2(indices)
-        self._window_vertices = max(self._window_vertices, vertices)
-        self._window_indices = max(self._window_indices, indices)
-        self._window_frames += 1
-        if self._window_frames >= HINT_WINDOW:
-            self._vertex_hint = max(self._initial_vertices, _pow2(self._window_vertices))
-            self._index_hint = _pow2(self._window_indices) if self._window_indices else 0
-            self._window_vertices = self._window_indices = self._window_frames = 0
 
     def _check_usable(self, what: str) -> None:
         if self._released:
@@ -560,7 +567,8 @@ class Stager:
         self._drawn = slot
         self._next_slot = (self._next_slot + 1) % len(self._slots)
         # Next frame's first slice fits this one's vertices: one slice once warm.
-        self._note_sizes(verts.count, n_idx)
+        self._vertex_hint.note(verts.count)
+        self._index_hint.note(n_idx)
         stats = self.stats
         stats.frames += 1
         stats.vertices_last_frame = verts.count
@@ -599,42 +607,29 @@ class Stager:
 
     def _ensure(self, slot: _Slot, vbytes: int, ibytes: int) -> None:
         """Make the slot's GL buffers big enough: grow geometrically, re-make vertex arrays."""
-        ctx = self.ctx
-        stats = self.stats
-        remake = False
         if vbytes > slot.vbo_bytes or slot.vbo is None:
-            size = _grown(slot.vbo_bytes, vbytes)
-            if slot.vbo is not None:
-                slot.vbo.release()
-            slot.vbo = ctx.buffer(reserve=size, dynamic=True)
-            slot.vbo_bytes = size
-            stats.buffers_created += 1
-            remake = True
+            slot.vbo, slot.vbo_bytes = self._regrow(slot.vbo, slot.vbo_bytes, vbytes)
+            slot.drop_vaos(plain=True)
         if ibytes and (ibytes > slot.ibo_bytes or slot.ibo is None):
-            size = _grown(slot.ibo_bytes, ibytes)
-            if slot.ibo is not None:
-                slot.ibo.release()
-            slot.ibo = ctx.buffer(reserve=size, dynamic=True)
-            slot.ibo_bytes = size
-            stats.buffers_created += 1
-            if slot.vao_indexed is not None:
-                slot.vao_indexed.release()
-                slot.vao_indexed = None
-        if remake:
-            for name in ("vao_plain", "vao_indexed"):
-                vao = getattr(slot, name)
-                if vao is not None:
-                    vao.release()
-                    setattr(slot, name, None)
+            slot.ibo, slot.ibo_bytes = self._regrow(slot.ibo, slot.ibo_bytes, ibytes)
+            slot.drop_vaos(plain=False)
         content = [(slot.vbo, self._format, *self._names)]
         if slot.vao_plain is None:
-            slot.vao_plain = ctx.vertex_array(self.program, content)
-            stats.vertex_arrays_created += 1
+            slot.vao_plain = self.ctx.vertex_array(self.program, content)
+            self.stats.vertex_arrays_created += 1
         if slot.ibo is not None and slot.vao_indexed is None:
-            slot.vao_indexed = ctx.vertex_array(
+            slot.vao_indexed = self.ctx.vertex_array(
                 self.program, content, index_buffer=slot.ibo, index_element_size=4
             )
-            stats.vertex_arrays_created += 1
+            self.stats.vertex_arrays_created += 1
+
+    def _regrow(self, old: Any, current: int, needed: int) -> tuple[Any, int]:
+        """A new GL buffer of the next capacity in place of ``old``: (buffer, bytes)."""
+        size = _grown(current, needed)
+        if old is not None:
+            old.release()
+        self.stats.buffers_created += 1
+        return self.ctx.buffer(reserve=size, dynamic=True), size
 
 
 def _pow2(n: int) -> int:
