@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "EscapedViewWarning",
+    "GLError",
     "LayoutMismatchError",
     "ScopeError",
     "StackOverflowError",
@@ -57,3 +58,12 @@ class LayoutMismatchError(ValueError):
 class StagerError(RuntimeError):
     """A stager was used out of its life cycle: reserve outside a frame, nested
     frames, render before any frame, or use after it or its context was released."""
+
+
+class GLError(StagerError):
+    """The GL driver reported an error (``error``, e.g. ``"GL_OUT_OF_MEMORY"``) after a
+    call the stager made: the frame that hit it was not uploaded."""
+
+    def __init__(self, message: str, *, error: str) -> None:
+        super().__init__(message)
+        self.error = error

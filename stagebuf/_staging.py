@@ -1,17 +1,19 @@
-"""The staging layer: per-frame vertex (and index) data packed on the second stack
-and uploaded to reused moderngl buffers.
+"""The staging layer: a whole frame's draw list, packed on the second stack and
+uploaded to reused moderngl buffers.
 
-A :class:`Stager` owns a small ring of GL buffers and their vertex arrays.
-``with stager.frame() as frame`` opens one arena slice for the frame;
-``frame.reserve(n)`` bump-allocates ``n`` vertices in it and returns a
-structured numpy view (one draw range per reserve). Leaving the frame uploads
-what was reserved, in steady state with one ``Buffer.write`` per GL buffer, and
-``stager.render()`` draws the ranges with explicit ``first=``/``vertices=``.
+``with stager.frame() as frame`` opens one frame. Each ``frame.reserve(n)``
+(or ``reserve_indexed``, ``reserve_instances``, ``draw``) is one draw command
+with its own state: mode, program, layout, uniforms and textures, the
+stager's own as defaults. Vertices of every layout go to one byte stream in
+arena memory, indices to another, so leaving the frame uploads the whole frame
+with one ``Buffer.write`` per GL buffer in steady state. ``stager.render()``
+draws the commands in reserve order; back-to-back commands with equal state
+whose primitives stand alone were merged into one draw call as they were
+reserved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,33 +22,43 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arena import Stack, non_negative_int
-from ._errors import StackOverflowError, StagerError, StagingLimitError
+from ._errors import StagerError, StagingLimitError
+from ._glstate import (
+    MERGEABLE,
+    Binding,
+    apply_state,
+    check_gl,
+    check_mode,
+    check_program,
+    check_textures,
+    check_uniforms,
+    program_attributes,
+)
+from ._indices import IndexedRange, index_dtype, offset_indices
 from ._layout import VertexLayout
+from ._mesh import Mesh
+from ._streams import HINT_WINDOW, SizeHint, Stream
 
-__all__ = ["STRATEGIES", "Frame", "Stager", "StagerStats"]
+__all__ = ["HINT_WINDOW", "ORPHAN_LIMIT_BYTES", "STRATEGIES", "Frame", "Stager", "StagerStats"]
 
 STRATEGIES = ("ring", "orphan", "write")
 """Upload strategies: a ring of GL buffers rotated per frame (default), one buffer
 orphaned at constant capacity before each write, or plain writes into one buffer."""
 
-_INDEX_DTYPE = np.dtype(np.uint32)
-HINT_WINDOW = 120
-"""Frames after which the first arena slice of a frame shrinks to the recent peak."""
-_MIN_BUFFER_BYTES = 4096
+ORPHAN_LIMIT_BYTES = 16 << 20
+"""The "orphan" strategy orphans buffers up to this size and writes bigger ones in
+place: orphaning a big buffer makes some drivers (llvmpipe) allocate and
+page-fault fresh storage every frame, which costs more than the stall it avoids."""
 
-# Modes whose draws can be merged when ranges sit back to back: drawing
-# [a, b) then [b, c) is the same as drawing [a, c) when each range holds
-# whole primitives (points; line pairs; triangles).
-_PRIMITIVE_SIZE = {
-    moderngl.POINTS: 1,
-    moderngl.LINES: 2,
-    moderngl.TRIANGLES: 3,
-}
+_MIN_BUFFER_BYTES = 4096
+# GL_PRIMITIVE_RESTART_FIXED_INDEX: restart at the all-ones value of the index
+# type. moderngl enables restart at 0xFFFFFFFF only, which a uint16 never holds.
+_FIXED_RESTART = 0x8D69
 
 NDArray = npt.NDArray[Any]
 
-# GL scalar types of vertex attributes: GL_FLOAT, GL_INT, GL_UNSIGNED_INT, GL_DOUBLE.
-_SCALAR_KINDS = {0x1406: "f", 0x1404: "i", 0x1405: "u", 0x140A: "d"}
+# Draw command kinds.
+_PLAIN, _INDEXED, _INSTANCED, _MESH = range(4)
 
 
 @dataclass
@@ -56,8 +68,9 @@ class StagerStats:
     frames: int = 0
     """Frames uploaded."""
     frames_discarded: int = 0
-    """Frames whose ``with`` block raised: nothing of them was uploaded."""
+    """Frames whose ``with`` block or upload raised: nothing of them was uploaded."""
     vertices_last_frame: int = 0
+    """Vertices and instance records of the last upload, all layouts together."""
     indices_last_frame: int = 0
     bytes_uploaded_last_frame: int = 0
     writes_last_frame: int = 0
@@ -73,186 +86,186 @@ class StagerStats:
     """Chunks the stager's arena allocated (flat once warm)."""
 
 
-class _SizeHint:
-    """How many items a frame's first arena slice holds: the biggest recent frame.
+class _State:
+    """One draw's state: mode, program, layout, uniform values and textures."""
 
-    It grows at once to fit a bigger frame (one slice once warm) and, at the end
-    of every window of HINT_WINDOW frames, shrinks to that window's biggest
-    frame, so one burst does not pin its size.
+    __slots__ = ("layout", "mode", "program", "textures", "uniforms")
+
+    def __init__(
+        self,
+        mode: int,
+        program: Any,
+        layout: VertexLayout,
+        uniforms: dict[str, Any] | None,
+        textures: dict[int, Any] | None,
+    ) -> None:
+        self.mode = mode
+        self.program = program
+        self.layout = layout
+        self.uniforms = uniforms
+        self.textures = textures
+
+    def same(self, other: _State) -> bool:
+        """Equal state: a draw of one is a draw of the other."""
+        return self is other or (
+            self.mode == other.mode
+            and self.program is other.program
+            and self.layout == other.layout
+            and _equal(self.uniforms, other.uniforms)
+            and _equal(self.textures, other.textures)
+        )
+
+
+def _equal(a: dict[Any, Any] | None, b: dict[Any, Any] | None) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except ValueError:  # numpy arrays as values: not comparable as one truth value
+        return False
+
+
+class _Draw:
+    """One draw call: ``first``/``count`` in vertices, indices or instances by kind.
+
+    ``base`` is the base vertex of an indexed draw (its vertex array is bound
+    there) or the mesh of an instanced or mesh draw. ``ranges`` counts the
+    reserves merged into it, from ``range_start`` in the frame's range list.
     """
 
-    __slots__ = ("frames", "minimum", "peak", "size")
+    __slots__ = ("base", "count", "first", "kind", "range_start", "ranges", "reach", "state")
 
-    def __init__(self, minimum: int) -> None:
-        self.minimum = minimum
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the sizes seen so far."""
-        self.size = self.minimum
-        self.peak = 0  # the biggest frame of the current window
-        self.frames = 0
-
-    def note(self, n: int) -> None:
-        if n > self.size:
-            self.size = _pow2(n)
-        self.peak = max(self.peak, n)
-        self.frames += 1
-        if self.frames >= HINT_WINDOW:
-            self.size = max(self.minimum, _pow2(self.peak))
-            self.peak = self.frames = 0
+    def __init__(
+        self, kind: int, state: _State, first: int, count: int, base: Any, range_start: int
+    ) -> None:
+        self.kind = kind
+        self.state = state
+        self.first = first
+        self.count = count
+        self.base = base
+        self.range_start = range_start
+        self.ranges = 1
+        self.reach = 0  # indexed: vertices from the base vertex that the indices may reach
 
 
 class _Slot:
     """One GL vertex buffer (plus optional index buffer) and the vertex arrays over it."""
 
-    __slots__ = ("ibo", "ibo_bytes", "vao_indexed", "vao_plain", "vbo", "vbo_bytes")
+    __slots__ = ("ibo", "ibo_bytes", "offsets", "shrink", "vaos", "vbo", "vbo_bytes")
 
     def __init__(self) -> None:
         self.vbo: Any = None
         self.vbo_bytes = 0
         self.ibo: Any = None
         self.ibo_bytes = 0
-        self.vao_plain: Any = None
-        self.vao_indexed: Any = None
+        self.vaos: dict[tuple[Any, ...], Any] = {}
+        self.offsets: dict[tuple[Any, ...], int] = {}  # byte offset each rebindable VAO is at
+        self.shrink = False  # trim() asked for smaller buffers at the next upload
 
-    def drop_vaos(self, *, plain: bool) -> None:
-        """Release the vertex arrays over a re-made buffer (the indexed one always)."""
-        if plain and self.vao_plain is not None:
-            self.vao_plain.release()
-            self.vao_plain = None
-        if self.vao_indexed is not None:
-            self.vao_indexed.release()
-            self.vao_indexed = None
+    def nbytes(self) -> int:
+        return self.vbo_bytes + self.ibo_bytes
+
+    def drop_vaos(self) -> None:
+        for vao in self.vaos.values():
+            vao.release()
+        self.vaos.clear()
+        self.offsets.clear()
+
+    def replace(self, vbo: Any, vbo_bytes: int, ibo: Any, ibo_bytes: int) -> None:
+        """Put new buffers in place of the old ones, releasing those and their vertex arrays."""
+        if vbo is not None and vbo is not self.vbo:
+            self.drop_vaos()
+            if self.vbo is not None:
+                self.vbo.release()
+            self.vbo, self.vbo_bytes = vbo, vbo_bytes
+        if ibo is not None and ibo is not self.ibo:
+            self.drop_vaos()
+            if self.ibo is not None:
+                self.ibo.release()
+            self.ibo, self.ibo_bytes = ibo, ibo_bytes
 
     def release(self) -> None:
-        for obj in (self.vao_plain, self.vao_indexed, self.vbo, self.ibo):
+        self.drop_vaos()
+        for obj in (self.vbo, self.ibo):
             if obj is not None:
                 obj.release()
-        self.__init__()  # type: ignore[misc]
-
-
-class _Segments:
-    """Arena slices holding one frame's items; a new, bigger one opens when full."""
-
-    __slots__ = ("count", "dtype", "filled", "scopes", "stack", "views")
-
-    def __init__(self, stack: Stack, dtype: np.dtype[Any]) -> None:
-        self.stack = stack
-        self.dtype = dtype
-        self.scopes: list[Any] = []
-        self.views: list[NDArray] = []
-        self.filled: list[int] = []  # items used in each slice
-        self.count = 0  # items reserved across all slices
-
-    def open(self, capacity: int) -> None:
-        scope = self.stack.uninit_slice(capacity, self.dtype)
-        self.views.append(scope.__enter__())
-        self.scopes.append(scope)
-        self.filled.append(0)
-
-    def take(self, n: int) -> NDArray:
-        """``n`` contiguous items in the last slice (opening a bigger one when full)."""
-        view = self.views[-1]
-        used = self.filled[-1]
-        if used + n > len(view):
-            # Views handed out earlier stay valid: their slice stays open until the
-            # frame ends. The new slice is at least twice the total so far, and the
-            # stager sizes the next frame's first slice to fit this whole frame.
-            want = max(n, 2 * sum(len(v) for v in self.views))
-            try:
-                self.open(want)
-            except StackOverflowError:
-                if want == n:
-                    raise
-                self.open(n)  # no room to grow ahead: just what was asked for
-            view = self.views[-1]
-            used = 0
-        self.filled[-1] = used + n
-        self.count += n
-        return view[used : used + n]
-
-    def mark(self) -> tuple[int, int, int]:
-        """Where the next item goes, for :meth:`rollback`."""
-        return self.count, len(self.views), self.filled[-1]
-
-    def rollback(self, mark: tuple[int, int, int]) -> None:
-        """Forget the items taken since ``mark`` (slices opened since stay open, empty)."""
-        count, n_views, filled = mark
-        self.count = count
-        self.filled[n_views - 1] = filled
-        for i in range(n_views, len(self.filled)):
-            self.filled[i] = 0
-
-    def chunks(self) -> Iterator[NDArray]:
-        """The used parts of the slices, in order (just one once warm)."""
-        for view, used in zip(self.views, self.filled, strict=True):
-            if used:
-                yield view[:used]
-
-    def release(self) -> None:
-        while self.scopes:
-            self.scopes.pop().__exit__(None, None, None)
-        self.views.clear()
-        self.filled.clear()
-        self.count = 0
-
-
-def _alive(ctx: Any) -> bool:
-    """False once the moderngl context was released (its handle turns invalid)."""
-    return type(getattr(ctx, "mglo", None)).__name__ != "InvalidObject"
-
-
-def _program_attributes(program: Any) -> dict[str, tuple[str, int]]:
-    """The active vertex attributes of a moderngl program: name -> (kind, components)."""
-    out = {}
-    for name in program:
-        member = program[name]
-        if isinstance(member, moderngl.Attribute) and not str(name).startswith("gl_"):
-            # gl_VertexID / gl_InstanceID are inputs GL provides, not buffer attributes.
-            # moderngl reports shape 'i' for uint attributes too: the GL scalar type
-            # tells them apart. Arrays count all their components (as detect_format).
-            scalar = int(getattr(member, "scalar_type", 0))  # missing from moderngl's stub
-            kind = _SCALAR_KINDS.get(scalar, str(member.shape))
-            out[str(name)] = (kind, int(member.dimension) * max(int(member.array_length), 1))
-    return out
+        self.vbo = self.ibo = None
+        self.vbo_bytes = self.ibo_bytes = 0
+        self.shrink = False
 
 
 class Frame:
-    """One frame being staged: ``reserve`` vertices (and indices) into arena memory.
+    """One frame being staged: each reserve is a draw command with its own state.
 
-    Views returned by :meth:`reserve` are valid until the frame ends (a later
-    reserve that needs more room opens a new slice and leaves them in place).
+    Views returned by the reserve calls are valid until the frame ends (a later
+    reserve that needs more room opens a new arena slice and leaves them in
+    place). Options left out take the stager's defaults.
     """
 
-    __slots__ = ("_index_views", "_indices", "_open", "_ranges", "_stager", "_used", "_vertices")
+    __slots__ = (
+        "_default",
+        "_default_checked",
+        "_draws",
+        "_indexed",
+        "_indices",
+        "_last",
+        "_open",
+        "_ranges",
+        "_stager",
+        "_used",
+        "_vertex_total",
+        "_vertices",
+    )
 
     def __init__(self, stager: Stager) -> None:
         self._stager = stager
-        self._vertices = _Segments(stager._stack, stager.layout.dtype)
-        self._indices: _Segments | None = None
-        # (first vertex, vertex count, first index, index count); index count -1: plain draw
-        self._ranges: list[tuple[int, int, int, int]] = []
-        self._index_views: list[NDArray] = []  # one per indexed range, in order
+        self._vertices = Stream(stager._stack)
+        self._indices: Stream | None = None
+        self._draws: list[_Draw] = []
+        self._last: _Draw | None = None
+        self._ranges: list[tuple[int, int]] = []  # (first, count) of each reserve
+        self._indexed: list[IndexedRange] = []
+        self._vertex_total = 0  # vertices and instance records reserved
+        self._default = _State(stager._mode, stager._program, stager.layout, None, None)
+        self._default_checked = False  # the default program was checked against the layout
         self._open = False
         self._used = False
 
     @property
     def vertex_count(self) -> int:
-        """Vertices reserved so far in this frame."""
-        return self._vertices.count
+        """Vertices (and instance records) reserved so far in this frame, all layouts."""
+        return self._vertex_total
 
     @property
     def index_count(self) -> int:
         """Indices reserved so far in this frame."""
-        return 0 if self._indices is None else self._indices.count
+        return (
+            0
+            if self._indices is None
+            else self._indices.nbytes // self._stager.index_dtype.itemsize
+        )
 
-    def reserve(self, count: int) -> NDArray:
-        """Reserve ``count`` vertices; return a structured view of ``layout.dtype``.
+    def reserve(
+        self,
+        count: int,
+        *,
+        mode: int | None = None,
+        program: Any = None,
+        layout: VertexLayout | None = None,
+        uniforms: dict[str, Any] | None = None,
+        textures: dict[int, Any] | None = None,
+    ) -> NDArray:
+        """Reserve ``count`` vertices drawn as one range; return a structured view of
+        the range's ``layout.dtype``.
 
-        The vertices are drawn as one range by :meth:`Stager.render`. Raises
-        :class:`StagingLimitError` past the stager's ``max_vertices`` (nothing
-        already reserved is lost) and RuntimeError outside an open frame.
+        The keyword options are this draw's state (the stager's by default):
+        ``mode`` (a GL draw mode), ``program``, ``layout`` (per-vertex: a ``/i``
+        layout belongs to :meth:`reserve_instances`), ``uniforms`` (name ->
+        value, set on the program right before the draw) and ``textures`` (unit
+        -> texture, bound right before the draw). Raises
+        :class:`StagingLimitError` past ``max_vertices`` (nothing already
+        reserved is lost), :class:`LayoutMismatchError` when the program reads an
+        attribute the layout lacks, and :class:`StagerError` outside an open frame.
         """
         if not self._open:
             raise StagerError(
@@ -263,19 +276,54 @@ class Frame:
             if type(count) is int and count >= 0
             else non_negative_int(count, "reserve: count")
         )
-        first = self._vertices.count
-        self._stager._check_limit(first + n, n, "vertices", self._stager.max_vertices)
-        view = self._vertices.take(n)
-        self._ranges.append((first, n, 0, -1))
+        if mode is None and program is None and layout is None and not uniforms and not textures:
+            state = self._default
+            if not self._default_checked:
+                self._check_default("reserve")
+        else:
+            state = self._state("reserve", mode, program, layout, uniforms, textures)
+        stager = self._stager
+        if stager.max_vertices is not None:
+            stager._check_limit(self._vertex_total + n, n, "vertices", stager.max_vertices)
+        layout = state.layout
+        view, first = self._vertices.take(n, layout, layout.stride, layout.dtype)
+        self._vertex_total += n
+        self._ranges.append((first, n))
+        last = self._last
+        size = MERGEABLE.get(state.mode)
+        if (
+            last is not None
+            and last.kind == _PLAIN
+            and size is not None
+            and last.first + last.count == first
+            and not n % size
+            and not last.count % size
+            and last.state.same(state)
+        ):
+            last.count += n
+            last.ranges += 1
+        else:
+            self._push(_Draw(_PLAIN, state, first, n, None, len(self._ranges) - 1))
         return view
 
-    def reserve_indexed(self, vertex_count: int, index_count: int) -> tuple[NDArray, NDArray]:
-        """Reserve vertices and ``uint32`` indices for one indexed draw range.
+    def reserve_indexed(
+        self,
+        vertex_count: int,
+        index_count: int,
+        *,
+        mode: int | None = None,
+        program: Any = None,
+        layout: VertexLayout | None = None,
+        uniforms: dict[str, Any] | None = None,
+        textures: dict[int, Any] | None = None,
+    ) -> tuple[NDArray, NDArray]:
+        """Reserve vertices and indices (the stager's ``index_dtype``) for one indexed
+        range; return ``(vertices, indices)``. Options as for :meth:`reserve`.
 
-        Write indices relative to this range's own vertices (0 is the first
-        vertex returned here); the stager adds the range's offset when it
-        uploads, since moderngl has no base-vertex draw. Indices must be below
-        ``vertex_count``: the upload checks and raises ValueError otherwise.
+        Write indices relative to this range's own vertices (0 is the first vertex
+        returned here), or the restart index (all bits set) to restart a strip.
+        The upload checks them: any other index at or past ``vertex_count``
+        raises ValueError naming it, and nothing of the frame is uploaded.
         """
         if not self._open:
             raise StagerError(
@@ -283,25 +331,177 @@ class Frame:
             )
         nv = non_negative_int(vertex_count, "reserve_indexed: vertex_count")
         ni = non_negative_int(index_count, "reserve_indexed: index_count")
+        if mode is None and program is None and layout is None and not uniforms and not textures:
+            state = self._default
+            if not self._default_checked:
+                self._check_default("reserve_indexed")
+        else:
+            state = self._state("reserve_indexed", mode, program, layout, uniforms, textures)
         stager = self._stager
-        first = self._vertices.count
-        ifirst = self.index_count
-        stager._check_limit(first + nv, nv, "vertices", stager.max_vertices)
-        stager._check_limit(ifirst + ni, ni, "indices", stager.max_indices)
+        stager._check_limit(self._vertex_total + nv, nv, "vertices", stager.max_vertices)
+        stager._check_limit(self.index_count + ni, ni, "indices", stager.max_indices)
+        dtype = stager.index_dtype
         if self._indices is None:
-            indices = _Segments(stager._stack, _INDEX_DTYPE)
-            indices.open(max(stager._index_hint.size, ni))  # may raise: nothing changed yet
+            indices = Stream(stager._stack)
+            indices.open_first(max(stager._index_hint.size, ni * dtype.itemsize), 64)
             self._indices = indices
+        layout = state.layout
         mark = self._vertices.mark()
-        verts = self._vertices.take(nv)
+        verts, first = self._vertices.take(nv, layout, layout.stride, layout.dtype)
         try:
-            idx = self._indices.take(ni)
+            idx, ifirst = self._indices.take(ni, dtype, dtype.itemsize, dtype)
         except BaseException:
             self._vertices.rollback(mark)  # no vertices without their range
             raise
-        self._ranges.append((first, nv, ifirst, ni))
-        self._index_views.append(idx)
+        self._vertex_total += nv
+        self._ranges.append((ifirst, ni))
+        last = self._last
+        size = MERGEABLE.get(state.mode)
+        if (
+            last is not None
+            and last.kind == _INDEXED
+            and size is not None
+            and last.first + last.count == ifirst
+            and not ni % size
+            and not last.count % size
+            and first - last.base + nv < stager._restart  # the offset indices fit the type
+            and last.state.same(state)
+        ):
+            draw = last
+            draw.count += ni
+            draw.ranges += 1
+        else:
+            # Indices are offset to count from the draw's base vertex: the buffer's
+            # start while they fit the index type, else the range's first vertex
+            # (the vertex array is then bound there).
+            base = 0 if first + nv < stager._restart else first
+            draw = _Draw(_INDEXED, state, ifirst, ni, base, len(self._ranges) - 1)
+            self._push(draw)
+        segment = self._indices.typed[dtype][0]
+        local = ifirst - self._indices.typed[dtype][2]
+        self._indexed.append(IndexedRange(idx, segment, local, first - draw.base, nv, first))
         return verts, idx
+
+    def reserve_instances(
+        self,
+        mesh: Mesh,
+        count: int,
+        *,
+        mode: int | None = None,
+        program: Any = None,
+        layout: VertexLayout | None = None,
+        uniforms: dict[str, Any] | None = None,
+        textures: dict[int, Any] | None = None,
+    ) -> NDArray:
+        """Reserve ``count`` per-instance records of ``layout`` (the stager's by
+        default); the mesh is drawn once per record, in order with the other ranges.
+
+        The program reads per-vertex attributes from the mesh's layout and
+        per-instance ones from ``layout`` (a name in both is per instance);
+        :class:`LayoutMismatchError` lists all three when one is missing. ``mode``
+        defaults to the mesh's. Back-to-back instanced ranges of one mesh with
+        equal state are one draw.
+        """
+        if not self._open:
+            raise StagerError(
+                "reserve_instances() outside a frame: use it inside "
+                "`with stager.frame() as frame:`."
+            )
+        _check_mesh(mesh, "reserve_instances")
+        n = non_negative_int(count, "reserve_instances: count")
+        state = self._state(
+            "reserve_instances",
+            mesh.mode if mode is None else mode,
+            program,
+            layout,
+            uniforms,
+            textures,
+            instanced=True,
+        )
+        self._stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
+        stager = self._stager
+        stager._check_limit(self._vertex_total + n, n, "vertices", stager.max_vertices)
+        layout = state.layout
+        view, first = self._vertices.take(n, layout, layout.stride, layout.dtype)
+        self._vertex_total += n
+        self._ranges.append((first, n))
+        last = self._last
+        if (
+            last is not None
+            and last.kind == _INSTANCED
+            and last.base is mesh
+            and last.first + last.count == first
+            and last.state.same(state)
+        ):
+            last.count += n
+            last.ranges += 1
+        else:
+            self._push(_Draw(_INSTANCED, state, first, n, mesh, len(self._ranges) - 1))
+        return view
+
+    def draw(
+        self,
+        mesh: Mesh,
+        *,
+        mode: int | None = None,
+        program: Any = None,
+        uniforms: dict[str, Any] | None = None,
+        textures: dict[int, Any] | None = None,
+    ) -> None:
+        """Draw retained geometry in order among this frame's ranges (``mode``: the
+        mesh's by default; the program reads the mesh's attributes)."""
+        if not self._open:
+            raise StagerError(
+                "draw() outside a frame: use it inside `with stager.frame() as frame:`."
+            )
+        _check_mesh(mesh, "draw")
+        state = self._state(
+            "draw", mesh.mode if mode is None else mode, program, mesh.layout, uniforms, textures
+        )
+        self._ranges.append((0, mesh.draw_count))
+        self._push(_Draw(_MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1))
+
+    # -- helpers -----------------------------------------------------------
+
+    def _check_default(self, where: str) -> None:
+        self._stager._binding(self._default.program, self._default.layout, None, where)
+        self._default_checked = True
+
+    def _push(self, draw: _Draw) -> None:
+        self._draws.append(draw)
+        self._last = draw
+
+    def _state(
+        self,
+        where: str,
+        mode: int | None,
+        program: Any,
+        layout: VertexLayout | None,
+        uniforms: Any,
+        textures: Any,
+        *,
+        instanced: bool = False,
+    ) -> _State:
+        """Check one draw's options and fill in the stager's defaults."""
+        stager = self._stager
+        mode = stager._mode if mode is None else check_mode(mode, where)
+        program = stager._program if program is None else stager._own_program(program, where)
+        if layout is None:
+            layout = stager.layout
+        elif not isinstance(layout, VertexLayout):
+            raise TypeError(
+                f"{where}: layout must be a VertexLayout; got {type(layout).__name__} {layout!r}."
+            )
+        if not instanced:
+            if layout.usage == "i":
+                raise ValueError(
+                    f"{where}: the layout {layout!r} is per instance (/i); per-instance "
+                    f"records go to frame.reserve_instances(mesh, count, layout=...)."
+                )
+            stager._binding(program, layout, None, where)
+        uniforms = check_uniforms(program, uniforms, where) if uniforms else None
+        textures = check_textures(textures, where) if textures else None
+        return _State(mode, program, layout, uniforms, textures)
 
     # -- life cycle (driven by Stager.frame) -------------------------------
 
@@ -314,7 +514,7 @@ class Frame:
             raise StagerError(
                 "frames cannot nest: the previous `with stager.frame()` is still open."
             )
-        self._vertices.open(stager._vertex_hint.size)
+        self._vertices.open_first(stager._vertex_hint.size, stager._vertex_hint.minimum)
         self._used = True
         stager._in_frame = True
         self._open = True
@@ -340,24 +540,32 @@ class Frame:
             stager._note_arena()
 
 
-class Stager:
-    """Stages per-frame vertices on a second stack and uploads them to moderngl buffers.
+def _check_mesh(mesh: object, where: str) -> None:
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{where}: expected a stagebuf Mesh; got {type(mesh).__name__} {mesh!r}.")
+    mesh.check_usable(where)
 
-    ``ctx`` is a moderngl context, ``layout`` a :class:`VertexLayout` and
-    ``program`` the moderngl program that draws it (its active attributes are
-    checked against the layout: :class:`LayoutMismatchError` lists both sides).
+
+class Stager:
+    """Stages each frame's draw list on a second stack and uploads it to moderngl buffers.
+
+    ``ctx`` is a moderngl context; ``layout``, ``program`` and ``mode`` are the
+    defaults of every draw (each reserve may name its own). A program is
+    checked against each layout it draws once per pair:
+    :class:`LayoutMismatchError` lists both sides.
 
     Options (keyword-only): ``strategy`` is one of ``"ring"`` (``ring_size`` GL
     buffers rotated per frame, default 3), ``"orphan"`` (one buffer orphaned at
-    constant capacity each frame) or ``"write"`` (plain writes into one
-    buffer); ``mode`` is the default draw mode; ``max_vertices`` /
-    ``max_indices`` cap one frame (``None``: no cap); ``initial_vertices`` sizes
-    the first arena slice; ``stack`` is the :class:`Stack` to stage on (by
-    default the stager owns one).
+    constant capacity each frame, up to ``ORPHAN_LIMIT_BYTES``) or ``"write"``
+    (plain writes into one buffer); ``index_dtype`` is ``"u4"`` (default) or
+    ``"u2"``; ``max_vertices`` / ``max_indices`` cap one frame (``None``: no
+    cap); ``initial_vertices`` sizes the first arena slice; ``stack`` is the
+    :class:`Stack` to stage on (by default the stager owns one).
 
     GL buffers grow only at frame boundaries, to the next power of two at least
-    twice their size; vertex arrays are cached per GL buffer and rebuilt only
-    when it is re-created.
+    twice their size; vertex arrays are cached per (GL buffer, program, layout),
+    so a steady workload creates no GL object. ``frame()``'s upload and
+    ``render()`` make the stager's context current and leave it current.
     """
 
     def __init__(
@@ -369,18 +577,19 @@ class Stager:
         strategy: str = "ring",
         ring_size: int = 3,
         mode: int = moderngl.TRIANGLES,
+        index_dtype: Any = "u4",
         max_vertices: int | None = None,
         max_indices: int | None = None,
         initial_vertices: int = 1024,
         stack: Stack | None = None,
     ) -> None:
+        if not isinstance(ctx, moderngl.Context):
+            raise TypeError(
+                f"Stager: ctx must be a moderngl.Context; got {type(ctx).__name__} {ctx!r}."
+            )
         if not isinstance(layout, VertexLayout):
             raise TypeError(
                 f"Stager: layout must be a VertexLayout; got {type(layout).__name__} {layout!r}."
-            )
-        if strategy not in STRATEGIES:
-            raise ValueError(
-                f"Stager: unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}."
             )
         ring_size = non_negative_int(ring_size, "Stager: ring_size")
         if ring_size < 1:
@@ -392,33 +601,36 @@ class Stager:
         initial_vertices = max(1, non_negative_int(initial_vertices, "Stager: initial_vertices"))
         if not _alive(ctx):
             raise StagerError("Stager: the moderngl context was already released.")
-        required = _program_attributes(program)
-        unused = layout.check_attributes(required)
-        self._format, self._names = layout.format_for(
-            [name for name in layout.names if name not in set(unused)]
-        )
         self.ctx = ctx
         self.layout = layout
-        self.program = program
-        self.strategy = strategy
-        self.mode = mode
+        self._mode = check_mode(mode, "Stager")
+        self._bindings: dict[tuple[Any, ...], Binding] = {}
+        self._program = self._own_program(program, "Stager")
+        self.index_dtype = index_dtype_ = _index_dtype(index_dtype)
+        self._restart = int(np.iinfo(index_dtype_).max)
         self.max_vertices = max_vertices
         self.max_indices = max_indices
         self.stats = StagerStats()
         self._owns_stack = stack is None
         self._stack = stack if stack is not None else Stack(thread_safe=False)
-        self._slots = [_Slot() for _ in range(ring_size if strategy == "ring" else 1)]
+        self._ring_size = ring_size
+        self._strategy = ""
+        self._slots: list[_Slot] = []
         self._next_slot = 0
         self._drawn: _Slot | None = None  # the slot holding the last uploaded frame
-        self._draws: list[tuple[bool, int, int]] = []  # (indexed, first, count)
-        self._vertex_hint = _SizeHint(initial_vertices)
-        self._index_hint = _SizeHint(1)
+        self._draws: list[_Draw] = []
+        self._ranges: list[tuple[int, int]] = []
+        self._mesh_vaos: dict[tuple[Any, Mesh], Any] = {}
+        self._fixed_restart = False  # the last frame draws uint16 indices
+        self._vertex_hint = SizeHint(initial_vertices * layout.stride)
+        self._index_hint = SizeHint(64)
         self._in_frame = False
         self._released = False
+        self.strategy = strategy
 
     def __repr__(self) -> str:
         return (
-            f"Stager(layout={self.layout!r}, strategy={self.strategy!r}, "
+            f"Stager(layout={self.layout!r}, strategy={self._strategy!r}, "
             f"slots={len(self._slots)}, frames={self.stats.frames})"
         )
 
@@ -428,38 +640,121 @@ class Stager:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+    # -- settings ------------------------------------------------------------
+
+    @property
+    def program(self) -> Any:
+        """The default program. Assigning one checks it first (a moderngl Program of
+        this context whose attributes the layout feeds) and takes effect from the
+        next ``frame()``; a refused program changes nothing."""
+        return self._program
+
+    @program.setter
+    def program(self, program: Any) -> None:
+        self._program = self._own_program(program, "Stager.program")
+
+    @property
+    def mode(self) -> int:
+        """The default draw mode (TRIANGLES unless given); assigning one checks it."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: int) -> None:
+        self._mode = check_mode(mode, "Stager.mode")
+
+    @property
+    def strategy(self) -> str:
+        """The upload strategy; assigning another (outside a frame) takes effect at
+        the next upload and keeps the last frame drawable."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, strategy: str) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"Stager: unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}."
+            )
+        if self._in_frame:
+            raise StagerError(
+                "strategy changed inside an open frame: leave the `with` block first."
+            )
+        want = self._ring_size if strategy == "ring" else 1
+        # Keep the slot holding the last frame, so render() still draws it.
+        slots = [s for s in self._slots if s is self._drawn] + [
+            s for s in self._slots if s is not self._drawn
+        ]
+        for slot in slots[want:]:
+            slot.release()
+        slots = slots[:want]
+        while len(slots) < want:
+            slots.append(_Slot())
+        self._slots = slots
+        self._next_slot = 1 % want if self._drawn is not None else 0
+        self._strategy = strategy
+
     # -- public API ----------------------------------------------------------
 
     def frame(self) -> Frame:
         """Open a frame: ``with stager.frame() as frame: frame.reserve(n) ...``.
 
-        Leaving the block uploads what was reserved; if the block raised,
-        nothing is uploaded and the previous frame stays drawable.
+        Leaving the block uploads what was reserved; if the block or the upload
+        raised, nothing is uploaded and the previous frame stays drawable.
         """
         return Frame(self)
 
     def render(self, mode: int | None = None) -> None:
-        """Draw the last uploaded frame's ranges into the bound framebuffer.
+        """Draw the last uploaded frame's commands in order, each with its own state,
+        into the bound framebuffer.
 
-        ``mode`` defaults to the stager's ``mode`` (TRIANGLES). Back-to-back
-        plain ranges holding whole primitives are merged into one draw call.
+        ``mode`` (optional) draws every range in that mode instead of its own,
+        one draw call per range. Programs keep the uniform values the draws set.
         """
         self._check_usable("render()")
+        if mode is not None:
+            mode = check_mode(mode, "render")
         slot = self._drawn
         if slot is None:
             raise StagerError("render() before any frame was uploaded: stage a frame first.")
-        mode = self.mode if mode is None else mode
-        draws = self._merged(mode)
-        for indexed, first, count in draws:
-            vao = slot.vao_indexed if indexed else slot.vao_plain
-            vao.render(mode, vertices=count, first=first)
-        self.stats.draw_calls_last_render = len(draws)
+        _make_current(self.ctx)  # draw on this stager's context, whatever is current
+        calls = 0
+        if self._fixed_restart:
+            self.ctx.enable_direct(_FIXED_RESTART)
+        try:
+            for draw in self._draws:
+                if not draw.count:
+                    continue
+                state = draw.state
+                apply_state(state.program, state.uniforms, state.textures)
+                vao = self._vao(slot, draw)
+                if mode is None or draw.kind >= _INSTANCED:
+                    calls += self._draw(vao, draw, state.mode if mode is None else mode)
+                    continue
+                if draw.kind == _INDEXED:
+                    self._point(vao, draw, draw.base * state.layout.stride)
+                end = draw.range_start + draw.ranges
+                for first, count in self._ranges[draw.range_start : end]:
+                    if count:
+                        vao.render(mode, vertices=count, first=first)
+                        calls += 1
+        finally:
+            if self._fixed_restart:
+                self.ctx.disable_direct(_FIXED_RESTART)
+            self.stats.draw_calls_last_render = calls
 
     @property
     def ranges(self) -> list[tuple[int, int]]:
-        """The last uploaded frame's draw ranges, ``(first, count)`` each: vertices for
-        plain ranges, indices (into the index buffer) for indexed ones."""
-        return [(first, count) for _, first, count in self._draws]
+        """The last uploaded frame's ranges, ``(first, count)`` each, in reserve order:
+        vertices for plain ranges and instance records for instanced ones (counted
+        from the start of the frame's vertex buffer in units of the range's layout),
+        indices (into the index buffer) for indexed ones, ``(0, n)`` for mesh draws."""
+        return list(self._ranges)
+
+    @property
+    def draw_list(self) -> list[tuple[str, int, int, int]]:
+        """The last uploaded frame's draw calls as ``(kind, mode, first, count)``, kind
+        one of ``"plain"``, ``"indexed"``, ``"instanced"``, ``"mesh"``, after merging."""
+        kinds = ("plain", "indexed", "instanced", "mesh")
+        return [(kinds[d.kind], d.state.mode, d.first, d.count) for d in self._draws]
 
     @property
     def vertex_buffer(self) -> Any:
@@ -476,6 +771,11 @@ class Stager:
         """The second stack this stager stages on."""
         return self._stack
 
+    @property
+    def gl_bytes(self) -> int:
+        """Bytes of GL buffer memory the stager holds, all slots together."""
+        return sum(slot.nbytes() for slot in self._slots)
+
     def release(self) -> None:
         """Release the GL buffers and vertex arrays; the stager is unusable afterwards."""
         if self._released:
@@ -483,31 +783,67 @@ class Stager:
         if self._in_frame:
             raise StagerError("release() inside an open frame: leave the `with` block first.")
         if _alive(self.ctx):
+            _make_current(self.ctx)
             for slot in self._slots:
                 slot.release()
+            for vao in self._mesh_vaos.values():
+                vao.release()
+        self._mesh_vaos.clear()
         self._released = True
         self._drawn = None
         self._draws = []
+        self._ranges = []
         if self._owns_stack:  # a caller's stack keeps its memory: it is theirs to trim
             self._stack.trim()
 
     def trim(self) -> int:
-        """Give idle memory back after a burst: forget the frame sizes seen so far and
-        release the arena's idle chunk (when the stager owns its stack). Returns the
-        bytes released.
+        """Give idle memory back after a burst; return the bytes released.
 
-        The next frames re-learn their size (a frame bigger than its first slice
-        opens a second one, so nothing is lost, and the one after fits in one
-        slice again). GL buffers keep their size: re-sizing them is what the
-        growth policy avoids.
+        Forgets the frame sizes seen so far, releases the arena's idle chunk (when
+        the stager owns its stack) and the GL buffers of ring slots that do not
+        hold the last frame; that one is re-made at the size the frames need when
+        it is next written. The next frames re-learn their size (a frame bigger
+        than its first slice opens a second one, so nothing is lost).
         """
         if self._in_frame:
             raise StagerError("trim() inside an open frame: leave the `with` block first.")
         self._vertex_hint.reset()
         self._index_hint.reset()
-        return self._stack.trim() if self._owns_stack else 0
+        released = self._stack.trim() if self._owns_stack else 0
+        if not self._released and _alive(self.ctx):
+            _make_current(self.ctx)
+            for slot in self._slots:
+                if slot is self._drawn:
+                    slot.shrink = True
+                else:
+                    released += slot.nbytes()
+                    slot.release()
+        return released
 
     # -- internals -----------------------------------------------------------
+
+    def _own_program(self, program: Any, where: str) -> Any:
+        """``program`` checked: a Program of this context whose attributes that the
+        stager's layout names match it (others may come from a mesh)."""
+        program = check_program(program, where)
+        if program.ctx is not self.ctx:
+            raise ValueError(
+                f"{where}: the program belongs to another moderngl context than the stager's."
+            )
+        required = program_attributes(program)
+        self.layout.check_attributes({n: s for n, s in required.items() if n in self.layout.names})
+        return program
+
+    def _binding(
+        self, program: Any, layout: VertexLayout, instance_layout: VertexLayout | None, where: str
+    ) -> Binding:
+        """How ``program`` reads ``layout`` (and ``instance_layout``): checked once per set."""
+        key = (program, layout, instance_layout)
+        binding = self._bindings.get(key)
+        if binding is None:
+            binding = Binding(program, layout, instance_layout)
+            self._bindings[key] = binding
+        return binding
 
     def _check_usable(self, what: str) -> None:
         if self._released:
@@ -528,118 +864,217 @@ class Stager:
         self.stats.arena_high_water_bytes = self._stack.high_water_bytes
         self.stats.arena_growths = self._stack.growths
 
-    def _merged(self, mode: int) -> list[tuple[bool, int, int]]:
-        """Merge back-to-back plain ranges when that draws the same primitives."""
-        size = _PRIMITIVE_SIZE.get(mode)
-        if size is None or len(self._draws) < 2:
-            return self._draws
-        out: list[tuple[bool, int, int]] = []
-        for draw in self._draws:
-            indexed, first, count = draw
-            if out and not indexed and count % size == 0:
-                p_indexed, p_first, p_count = out[-1]
-                if not p_indexed and p_first + p_count == first and p_count % size == 0:
-                    out[-1] = (False, p_first, p_count + count)
-                    continue
-            out.append(draw)
-        return out
+    def _vao(self, slot: _Slot, draw: _Draw) -> Any:
+        """The cached vertex array for a draw (made on first use)."""
+        state = draw.state
+        if draw.kind == _MESH:
+            mesh = draw.base
+            mesh.check_usable("render()")
+            key: tuple[Any, ...] = (state.program, mesh)
+            vao = self._mesh_vaos.get(key)
+            if vao is None:
+                binding = self._binding(state.program, mesh.layout, None, "render()")
+                vao = self._make_vao(state.program, mesh.vertex_buffer, binding, mesh=mesh)
+                self._mesh_vaos[key] = vao
+            return vao
+        if draw.kind == _INSTANCED:
+            draw.base.check_usable("render()")
+            key = (state.program, state.layout, draw.base)
+        else:
+            key = (state.program, state.layout, draw.kind == _INDEXED)
+        vao = slot.vaos.get(key)
+        if vao is None:
+            if draw.kind == _INSTANCED:
+                mesh = draw.base
+                binding = self._binding(state.program, mesh.layout, state.layout, "render()")
+                vao = self._make_vao(
+                    state.program, mesh.vertex_buffer, binding, mesh=mesh, instances=slot.vbo
+                )
+            else:
+                binding = self._binding(state.program, state.layout, None, "render()")
+                ibo = slot.ibo if draw.kind == _INDEXED else None
+                vao = self._make_vao(state.program, slot.vbo, binding, ibo=ibo)
+            slot.vaos[key] = vao
+        return vao
+
+    def _make_vao(
+        self,
+        program: Any,
+        vbo: Any,
+        binding: Binding,
+        *,
+        ibo: Any = None,
+        mesh: Mesh | None = None,
+        instances: Any = None,
+    ) -> Any:
+        content = []
+        if binding.vertex_names:
+            content.append((vbo, binding.vertex_format, *binding.vertex_names))
+        if instances is not None and binding.instance_names:
+            content.append((instances, binding.instance_format, *binding.instance_names))
+        size = self.index_dtype.itemsize
+        if mesh is not None and mesh.index_dtype is not None:
+            ibo, size = mesh.index_buffer, mesh.index_dtype.itemsize
+        vao = self.ctx.vertex_array(
+            program, content, index_buffer=ibo, index_element_size=size if ibo is not None else 4
+        )
+        self.stats.vertex_arrays_created += 1
+        return vao
+
+    def _draw(self, vao: Any, draw: _Draw, mode: int) -> int:
+        """Issue one draw call; return 1."""
+        kind = draw.kind
+        if kind == _PLAIN:
+            vao.render(mode, vertices=draw.count, first=draw.first)
+        elif kind == _INDEXED:
+            self._point(vao, draw, draw.base * draw.state.layout.stride)
+            vao.render(mode, vertices=draw.count, first=draw.first)
+        elif kind == _INSTANCED:
+            self._point(vao, draw, draw.first * draw.state.layout.stride)
+            vao.render(mode, vertices=draw.base.draw_count, instances=draw.count)
+        else:
+            vao.render(mode, vertices=draw.count)
+        return 1
+
+    def _point(self, vao: Any, draw: _Draw, offset: int) -> None:
+        """Bind the draw's per-vertex (indexed) or per-instance attributes at ``offset``
+        bytes into the frame's buffer: moderngl has no base-vertex or base-instance draw."""
+        slot = self._drawn
+        assert slot is not None
+        state = draw.state
+        if draw.kind == _INSTANCED:
+            key: tuple[Any, ...] = (state.program, state.layout, draw.base)
+            binding = self._binding(state.program, draw.base.layout, state.layout, "render()")
+            binds = binding.instance_binds
+            divisor = 1
+        else:
+            key = (state.program, state.layout, True)
+            binding = self._binding(state.program, state.layout, None, "render()")
+            binds = binding.vertex_binds
+            divisor = 0
+        if slot.offsets.get(key, 0) == offset:
+            return
+        stride = state.layout.stride
+        for location, cls, token, attr_offset in binds:
+            vao.bind(
+                location,
+                cls,
+                slot.vbo,
+                token,
+                offset=offset + attr_offset,
+                stride=stride,
+                divisor=divisor,
+            )
+        slot.offsets[key] = offset
 
     def _upload(self, frame: Frame) -> None:
-        """Copy the frame's vertices (and indices) into the next GL buffer(s)."""
+        """Copy the frame's vertices (and indices) into the next GL buffer(s).
+
+        New buffers are made and written first and put in place only once all
+        went well, so a failure leaves the previous frame drawable.
+        """
         self._check_usable("leaving a frame")
         verts = frame._vertices
         idx = frame._indices
-        n_idx = 0 if idx is None else idx.count
-        if idx is not None:
-            self._offset_indices(frame)
+        if frame._indexed:
+            offset_indices(frame._indexed, self._restart)
+        vbytes = verts.nbytes
+        ibytes = 0 if idx is None else idx.nbytes
+        ctx = self.ctx
+        _make_current(ctx)  # upload into this stager's buffers, whatever context is current
         slot = self._slots[self._next_slot]
-        stride = self.layout.stride
-        vbytes = verts.count * stride
-        ibytes = n_idx * _INDEX_DTYPE.itemsize
-        self._ensure(slot, vbytes, ibytes)
-        writes = self._write(slot.vbo, verts) if vbytes else 0
-        if ibytes and idx is not None:
-            writes += self._write(slot.ibo, idx)
-        self._draws = [
-            (True, ifirst, icount) if icount >= 0 else (False, first, count)
-            for first, count, ifirst, icount in frame._ranges
-        ]
+        vbo = ibo = None
+        try:
+            if (
+                slot.vbo is None
+                or vbytes > slot.vbo_bytes
+                or _shrinks(slot, slot.vbo_bytes, vbytes)
+            ):
+                vbo, vsize = self._new_buffer(max(vbytes, 4))
+            if ibytes and (
+                slot.ibo is None
+                or ibytes > slot.ibo_bytes
+                or _shrinks(slot, slot.ibo_bytes, ibytes)
+            ):
+                ibo, isize = self._new_buffer(ibytes)
+            writes = self._write(vbo or slot.vbo, verts) if vbytes else 0
+            if idx is not None and ibytes:
+                writes += self._write(ibo or slot.ibo, idx)
+            check_gl(ctx, f"uploading a frame of {vbytes + ibytes} bytes")
+        except BaseException:
+            for new in (vbo, ibo):
+                if new is not None:
+                    new.release()
+            raise
+        slot.replace(vbo, vsize if vbo is not None else 0, ibo, isize if ibo is not None else 0)
+        slot.shrink = False
         self._drawn = slot
+        self._draws = frame._draws
+        self._ranges = frame._ranges
+        # GL's fixed restart index is all ones for each index type: 0xFFFF for uint16
+        # (moderngl's own restart index, 0xFFFFFFFF, only matches uint32).
+        self._fixed_restart = any(
+            (d.kind == _INDEXED and self._restart == 0xFFFF)
+            or (d.kind >= _INSTANCED and d.base.index_dtype == np.uint16)
+            for d in self._draws
+        )
         self._next_slot = (self._next_slot + 1) % len(self._slots)
-        # Next frame's first slice fits this one's vertices: one slice once warm.
-        self._vertex_hint.note(verts.count)
-        self._index_hint.note(n_idx)
+        # Next frame's first slice fits this one's bytes: one slice once warm.
+        self._vertex_hint.note(vbytes)
+        self._index_hint.note(ibytes)
         stats = self.stats
         stats.frames += 1
-        stats.vertices_last_frame = verts.count
-        stats.indices_last_frame = n_idx
+        stats.vertices_last_frame = frame._vertex_total
+        stats.indices_last_frame = ibytes // self.index_dtype.itemsize
         stats.bytes_uploaded_last_frame = vbytes + ibytes
         stats.writes_last_frame = writes
 
-    def _write(self, buffer: Any, segments: _Segments) -> int:
-        """Copy the segments back to back into ``buffer``; return the writes made."""
-        if self.strategy == "orphan":
+    def _new_buffer(self, needed: int) -> tuple[Any, int]:
+        """A new GL buffer of the next capacity for ``needed`` bytes, checked: (buffer, bytes)."""
+        size = _grown(needed)
+        buffer = self.ctx.buffer(reserve=size, dynamic=True)
+        self.stats.buffers_created += 1
+        try:
+            check_gl(self.ctx, f"creating a GL buffer of {size} bytes")
+        except BaseException:
+            buffer.release()
+            raise
+        return buffer, size
+
+    def _write(self, buffer: Any, stream: Stream) -> int:
+        """Copy the stream's slices into ``buffer`` at their stream offsets; return the writes."""
+        if self._strategy == "orphan" and buffer.size <= ORPHAN_LIMIT_BYTES:
             buffer.orphan()  # same size: the driver hands out fresh storage
-        offset = writes = 0
-        for chunk in segments.chunks():
+        writes = 0
+        for offset, chunk in stream.chunks():
             buffer.write(chunk, offset=offset)
-            offset += chunk.nbytes
             writes += 1
         return writes
 
-    def _offset_indices(self, frame: Frame) -> None:
-        """Check each indexed range's indices, then add its first vertex to them."""
-        views = iter(frame._index_views)
-        for first, count, _ifirst, icount in frame._ranges:
-            if icount < 0:
-                continue
-            block = next(views)
-            if not icount:
-                continue
-            top = int(block.max())
-            if top >= count:
-                raise ValueError(
-                    f"index {top} in the indexed range starting at vertex {first} is out "
-                    f"of range: that range has {count} vertices (indices are relative to it)."
-                )
-            if first:
-                block += np.uint32(first)
 
-    def _ensure(self, slot: _Slot, vbytes: int, ibytes: int) -> None:
-        """Make the slot's GL buffers big enough: grow geometrically, re-make vertex arrays."""
-        if vbytes > slot.vbo_bytes or slot.vbo is None:
-            slot.vbo, slot.vbo_bytes = self._regrow(slot.vbo, slot.vbo_bytes, vbytes)
-            slot.drop_vaos(plain=True)
-        if ibytes and (ibytes > slot.ibo_bytes or slot.ibo is None):
-            slot.ibo, slot.ibo_bytes = self._regrow(slot.ibo, slot.ibo_bytes, ibytes)
-            slot.drop_vaos(plain=False)
-        content = [(slot.vbo, self._format, *self._names)]
-        if slot.vao_plain is None:
-            slot.vao_plain = self.ctx.vertex_array(self.program, content)
-            self.stats.vertex_arrays_created += 1
-        if slot.ibo is not None and slot.vao_indexed is None:
-            slot.vao_indexed = self.ctx.vertex_array(
-                self.program, content, index_buffer=slot.ibo, index_element_size=4
-            )
-            self.stats.vertex_arrays_created += 1
-
-    def _regrow(self, old: Any, current: int, needed: int) -> tuple[Any, int]:
-        """A new GL buffer of the next capacity in place of ``old``: (buffer, bytes)."""
-        size = _grown(current, needed)
-        if old is not None:
-            old.release()
-        self.stats.buffers_created += 1
-        return self.ctx.buffer(reserve=size, dynamic=True), size
+def _index_dtype(value: object) -> np.dtype[Any]:
+    try:
+        return index_dtype(value)
+    except ValueError as err:
+        raise ValueError(f"Stager: {err}") from None
 
 
-def _pow2(n: int) -> int:
-    """The smallest power of two >= n (1 for n <= 1)."""
-    return 1 << max(n - 1, 0).bit_length()
+def _make_current(ctx: Any) -> None:
+    """Make ``ctx`` the current GL context (it stays current afterwards: moderngl's
+    standalone contexts restore no previous one on exit)."""
+    ctx.__enter__()
 
 
-def _grown(current: int, needed: int) -> int:
-    """The next capacity: a power of two, at least twice the current one."""
-    size = max(_MIN_BUFFER_BYTES, 1 << max(needed - 1, 0).bit_length())
-    if current:
-        size = max(size, 2 * current)
-    return size
+def _alive(ctx: Any) -> bool:
+    """False once the moderngl context was released (its handle turns invalid)."""
+    return type(getattr(ctx, "mglo", None)).__name__ != "InvalidObject"
+
+
+def _shrinks(slot: _Slot, capacity: int, needed: int) -> bool:
+    """After trim(): re-make a buffer far bigger than what the frames now need."""
+    return slot.shrink and capacity > 4 * _grown(needed)
+
+
+def _grown(needed: int) -> int:
+    """The capacity for ``needed`` bytes: a power of two, at least _MIN_BUFFER_BYTES."""
+    return max(_MIN_BUFFER_BYTES, 1 << max(needed - 1, 0).bit_length())

@@ -1,0 +1,234 @@
+"""What a draw needs from GL besides its bytes: checked modes and programs, the
+attributes a program reads from a layout (or from a mesh and an instance
+layout), uniform and texture state, and GL error checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import moderngl
+
+from ._errors import GLError, LayoutMismatchError
+from ._layout import VertexLayout
+
+__all__ = [
+    "MERGEABLE",
+    "MODES",
+    "Binding",
+    "check_gl",
+    "check_mode",
+    "check_program",
+    "check_textures",
+    "check_uniforms",
+    "program_attributes",
+]
+
+MODES = {
+    moderngl.POINTS: "POINTS",
+    moderngl.LINES: "LINES",
+    moderngl.LINE_LOOP: "LINE_LOOP",
+    moderngl.LINE_STRIP: "LINE_STRIP",
+    moderngl.TRIANGLES: "TRIANGLES",
+    moderngl.TRIANGLE_STRIP: "TRIANGLE_STRIP",
+    moderngl.TRIANGLE_FAN: "TRIANGLE_FAN",
+    moderngl.LINES_ADJACENCY: "LINES_ADJACENCY",
+    moderngl.LINE_STRIP_ADJACENCY: "LINE_STRIP_ADJACENCY",
+    moderngl.TRIANGLES_ADJACENCY: "TRIANGLES_ADJACENCY",
+    moderngl.TRIANGLE_STRIP_ADJACENCY: "TRIANGLE_STRIP_ADJACENCY",
+    moderngl.PATCHES: "PATCHES",
+}
+"""GL draw modes by value, with their names for messages."""
+
+# Modes whose draws can be merged when ranges sit back to back: drawing
+# [a, b) then [b, c) is the same as drawing [a, c) when each range holds
+# whole primitives (points; line pairs; triangles). Strips, loops and fans
+# join their ranges' ends, so they are never merged.
+MERGEABLE = {moderngl.POINTS: 1, moderngl.LINES: 2, moderngl.TRIANGLES: 3}
+
+# GL scalar types of vertex attributes: GL_FLOAT, GL_INT, GL_UNSIGNED_INT, GL_DOUBLE.
+_SCALAR_KINDS = {0x1406: "f", 0x1404: "i", 0x1405: "u", 0x140A: "d"}
+# The attribute class VertexArray.bind takes for each kind.
+_BIND_CLASS = {"f": "f", "i": "i", "u": "i", "d": "d"}
+
+
+def check_mode(mode: object, where: str) -> int:
+    """``mode`` if it is a GL draw mode; ValueError naming it and the valid ones otherwise."""
+    if type(mode) is int and mode in MODES:
+        return mode
+    raise ValueError(
+        f"{where}: mode {mode!r} is not a GL draw mode; expected one of moderngl."
+        + ", moderngl.".join(MODES.values())
+        + "."
+    )
+
+
+def check_program(program: object, where: str) -> Any:
+    """``program`` if it is a moderngl Program; TypeError naming what it is otherwise."""
+    if isinstance(program, moderngl.Program):
+        return program
+    raise TypeError(
+        f"{where}: program must be a moderngl.Program (ctx.program(...)); "
+        f"got {type(program).__name__} {program!r}."
+    )
+
+
+def check_uniforms(program: Any, uniforms: object, where: str) -> dict[str, Any]:
+    """A snapshot of ``uniforms`` (name -> value) after checking each name is in ``program``."""
+    if not isinstance(uniforms, Mapping):
+        raise TypeError(
+            f"{where}: uniforms must be a mapping of uniform name to value; "
+            f"got {type(uniforms).__name__} {uniforms!r}."
+        )
+    for name in uniforms:
+        member = program.get(name, None) if isinstance(name, str) else None
+        if not isinstance(member, moderngl.Uniform):
+            known = sorted(str(n) for n in program if isinstance(program[n], moderngl.Uniform))
+            raise KeyError(
+                f"{where}: the program has no uniform {name!r}; its active uniforms are "
+                f"{', '.join(known) or '(none)'} (GLSL drops uniforms the shader never uses)."
+            )
+    return dict(uniforms)
+
+
+def check_textures(textures: object, where: str) -> dict[int, Any]:
+    """A snapshot of ``textures`` (unit -> object with ``.use(location)``), checked."""
+    if not isinstance(textures, Mapping):
+        raise TypeError(
+            f"{where}: textures must be a mapping of texture unit to texture; "
+            f"got {type(textures).__name__} {textures!r}."
+        )
+    for unit, texture in textures.items():
+        if type(unit) is not int or unit < 0:
+            raise ValueError(
+                f"{where}: texture unit {unit!r} is not a unit number; expected an int >= 0."
+            )
+        if not callable(getattr(texture, "use", None)):
+            raise TypeError(
+                f"{where}: the texture for unit {unit} has no .use(location) method; "
+                f"got {type(texture).__name__} {texture!r}."
+            )
+    return dict(textures)
+
+
+def apply_state(program: Any, uniforms: dict[str, Any] | None, textures: Any) -> None:
+    """Set a range's uniform values on its program and bind its textures to their units."""
+    if uniforms:
+        for name, value in uniforms.items():
+            try:
+                program[name].value = value
+            except Exception as err:
+                raise ValueError(
+                    f"uniform {name!r}: moderngl refused the value {value!r} ({err})."
+                ) from err
+    if textures:
+        for unit, texture in textures.items():
+            texture.use(location=unit)
+
+
+def check_gl(ctx: Any, what: str) -> None:
+    """Raise :class:`GLError` when GL reports an error after ``what``.
+
+    moderngl does not check errors after buffer creation or writes, so a driver
+    that refuses memory (GL_OUT_OF_MEMORY) would go unnoticed.
+    """
+    error = ctx.error
+    if error != "GL_NO_ERROR":
+        raise GLError(f"{what} failed: the driver reported {error}.", error=error)
+
+
+def program_attributes(program: Any) -> dict[str, tuple[str, int]]:
+    """The active vertex attributes of a moderngl program: name -> (kind, components)."""
+    out = {}
+    for name in program:
+        member = program[name]
+        if isinstance(member, moderngl.Attribute) and not str(name).startswith("gl_"):
+            # gl_VertexID / gl_InstanceID are inputs GL provides, not buffer attributes.
+            # moderngl reports shape 'i' for uint attributes too: the GL scalar type
+            # tells them apart. Arrays count all their components (as detect_format).
+            scalar = int(getattr(member, "scalar_type", 0))  # missing from moderngl's stub
+            kind = _SCALAR_KINDS.get(scalar, str(member.shape))
+            out[str(name)] = (kind, int(member.dimension) * max(int(member.array_length), 1))
+    return out
+
+
+class Binding:
+    """How one program reads its attributes from one layout, or from a mesh's layout
+    (per vertex) and an instance layout: the vertex-array content to build.
+
+    ``vertex_format``/``vertex_names`` bind the per-vertex buffer;
+    ``instance_format``/``instance_names`` the per-instance one (empty when not
+    instanced); ``vertex_binds`` and ``instance_binds`` hold ``(location, class,
+    token, offset)`` for each attribute, to re-point them at another offset in
+    their buffer with ``VertexArray.bind``.
+    """
+
+    __slots__ = (
+        "instance_binds",
+        "instance_format",
+        "instance_names",
+        "vertex_binds",
+        "vertex_format",
+        "vertex_names",
+    )
+
+    def __init__(
+        self,
+        program: Any,
+        layout: VertexLayout,
+        instance_layout: VertexLayout | None = None,
+    ) -> None:
+        required = program_attributes(program)
+        self.instance_format = ""
+        self.instance_names: tuple[str, ...] = ()
+        self.instance_binds: tuple[tuple[int, str, str, int], ...] = ()
+        if instance_layout is None:
+            if not required:
+                raise LayoutMismatchError(
+                    "The program reads no vertex attributes, so it cannot draw the "
+                    f"layout's vertices.\n  layout attributes:  {_listed(layout)}\n"
+                    "  A program that makes its geometry from gl_VertexID alone needs no "
+                    "stager: draw it with ctx.vertex_array(program, []) directly."
+                )
+            layout.check_attributes(required)
+            self.vertex_format, self.vertex_names = layout.format_for(required)
+            self.vertex_binds = _binds(program, layout, self.vertex_names, required)
+            return
+        # Per-instance attributes win where both layouts name one.
+        per_instance = {n: s for n, s in required.items() if n in instance_layout.names}
+        per_vertex = {n: s for n, s in required.items() if n not in per_instance}
+        try:
+            layout.check_attributes(per_vertex)
+            instance_layout.check_attributes(per_instance)
+        except LayoutMismatchError as err:
+            raise LayoutMismatchError(
+                "The program's attributes are not all in the mesh's layout (per vertex) "
+                "or the instance layout (per instance).\n"
+                f"  program attributes:  {', '.join(required) or '(none)'}\n"
+                f"  mesh layout:         {_listed(layout)}\n"
+                f"  instance layout:     {_listed(instance_layout)}\n"
+                + "\n".join(str(err).splitlines()[3:])
+            ) from None
+        self.vertex_format, self.vertex_names = layout.format_for(per_vertex)
+        self.vertex_binds = _binds(program, layout, self.vertex_names, required)
+        inst = instance_layout.with_usage("i")
+        self.instance_format, self.instance_names = inst.format_for(per_instance)
+        self.instance_binds = _binds(program, inst, self.instance_names, required)
+
+
+def _binds(
+    program: Any, layout: VertexLayout, names: tuple[str, ...], required: dict[str, Any]
+) -> tuple[tuple[int, str, str, int], ...]:
+    return tuple(
+        (
+            int(program[name].location),
+            _BIND_CLASS[required[name][0]],
+            layout.attribute(name).token,
+            layout.attribute(name).offset,
+        )
+        for name in names
+    )
+
+
+def _listed(layout: VertexLayout) -> str:
+    return ", ".join(f"{a.name} '{a.token}'" for a in layout.attributes)

@@ -1,0 +1,159 @@
+"""Index data: the index types a stager takes, the restart index, and the check and
+offset of each indexed range's indices before upload. numpy only: no GL here.
+
+A range's indices are written relative to its own vertices. Ranges merged into
+one draw share one base vertex (the first range's), so each range's indices
+are offset by where its vertices start relative to that base. The restart
+index (all bits set) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["INDEX_DTYPES", "IndexedRange", "index_dtype", "offset_indices"]
+
+NDArray = npt.NDArray[Any]
+
+INDEX_DTYPES = (np.dtype(np.uint16), np.dtype(np.uint32))
+
+# Few ranges: one numpy call per range is cheapest. Many small ranges (a HUD of
+# quads): a handful of calls over all of them beats hundreds of tiny ones.
+_PER_RANGE_UP_TO = 16
+
+
+def index_dtype(value: object) -> np.dtype[Any]:
+    """The index dtype for ``"u2"``/``"u4"`` (or ``np.uint16``/``np.uint32``)."""
+    try:
+        dtype = np.dtype(value)  # type: ignore[call-overload]
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype not in INDEX_DTYPES:
+        raise ValueError(
+            f"index_dtype {value!r} is not an index type; expected 'u2' (np.uint16) or "
+            f"'u4' (np.uint32)."
+        )
+    found: np.dtype[Any] = dtype
+    return found
+
+
+class IndexedRange:
+    """One ``reserve_indexed`` range: its index view, where its vertices start
+    relative to its draw's base vertex (``delta``), and its vertex count."""
+
+    __slots__ = ("delta", "first_vertex", "indices", "local", "segment", "vertex_count")
+
+    def __init__(
+        self,
+        indices: NDArray,
+        segment: NDArray,
+        local: int,
+        delta: int,
+        vertex_count: int,
+        first_vertex: int,
+    ) -> None:
+        self.indices = indices
+        self.segment = segment  # the arena slice (typed) holding the indices ...
+        self.local = local  # ... from this item on
+        self.delta = delta
+        self.vertex_count = vertex_count
+        self.first_vertex = first_vertex  # for messages: the range's place in the frame
+
+
+def offset_indices(ranges: list[IndexedRange], restart: int) -> None:
+    """Check every range's indices, then add each range's ``delta`` to them.
+
+    Raises ValueError naming the first index at or past its range's vertex count
+    (the restart index excepted); nothing is changed then.
+    """
+    if len(ranges) <= _PER_RANGE_UP_TO:
+        for r in ranges:
+            _check_one(r, restart)
+        for r in ranges:
+            _offset_one(r, restart)
+        return
+    _offset_many(ranges, restart)
+
+
+def _top(block: NDArray, restart: int) -> int:
+    """The largest index of a non-empty block other than the restart index (-1: none)."""
+    top = int(block.max())
+    if top == restart:
+        kept = block[block != restart]
+        top = int(kept.max()) if kept.size else -1
+    return top
+
+
+def _check_one(r: IndexedRange, restart: int) -> None:
+    block = r.indices
+    if block.size:
+        top = _top(block, restart)
+        if top >= r.vertex_count:
+            _raise_out_of_range(top, r)
+
+
+def _offset_one(r: IndexedRange, restart: int) -> None:
+    block = r.indices
+    if r.delta and block.size:
+        delta = block.dtype.type(r.delta)
+        if int(block.max()) == restart:
+            np.add(block, delta, out=block, where=block != restart)
+        else:
+            block += delta
+
+
+def _offset_many(ranges: list[IndexedRange], restart: int) -> None:
+    """The same as the per-range path, vectorised over runs of adjacent views."""
+    for run in _adjacent_runs(ranges):
+        counts = np.fromiter((r.indices.size for r in run), np.int64, len(run))
+        block = _joined(run)
+        nonempty = counts > 0
+        if not nonempty.any():
+            continue
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[nonempty]
+        tops = np.maximum.reduceat(block, starts).astype(np.int64)
+        limits = np.fromiter((r.vertex_count for r in run), np.int64, len(run))[nonempty]
+        live = [r for r, keep in zip(run, nonempty.tolist(), strict=True) if keep]
+        for i in np.flatnonzero(tops >= limits).tolist():
+            top = _top(live[i].indices, restart)  # the restart index is the one legal "top"
+            tops[i] = -1 if top < 0 else top
+            if top >= live[i].vertex_count:
+                _raise_out_of_range(top, live[i])
+        deltas = np.fromiter((r.delta for r in run), np.int64, len(run))
+        if not deltas.any():
+            continue
+        offsets = np.repeat(deltas.astype(block.dtype), counts)
+        if (block == restart).any():
+            np.add(block, offsets, out=block, where=block != restart)
+        else:
+            block += offsets
+
+
+def _adjacent_runs(ranges: list[IndexedRange]) -> list[list[IndexedRange]]:
+    """Split the ranges where a new arena slice starts (indices are back to back
+    within one slice)."""
+    runs: list[list[IndexedRange]] = []
+    segment = None
+    for r in ranges:
+        if r.segment is not segment:
+            runs.append([])
+            segment = r.segment
+        runs[-1].append(r)
+    return runs
+
+
+def _joined(run: list[IndexedRange]) -> NDArray:
+    """One view over a run of back-to-back index views in one arena slice."""
+    last = run[-1]
+    return run[0].segment[run[0].local : last.local + last.indices.size]
+
+
+def _raise_out_of_range(top: int, r: IndexedRange) -> None:
+    raise ValueError(
+        f"index {top} in the indexed range starting at vertex {r.first_vertex} is out of "
+        f"range: that range has {r.vertex_count} vertices (indices are relative to it; "
+        f"the restart index, all bits set, is the only other value allowed)."
+    )
