@@ -19,6 +19,7 @@ from ._arena import (
 )
 from ._errors import (
     EscapedViewWarning,
+    GLError,
     LayoutMismatchError,
     ScopeError,
     StackOverflowError,
@@ -28,16 +29,20 @@ from ._errors import (
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
 from ._layout import VertexAttribute, VertexLayout
 from ._pack import attribute_words, write_attribute
-from ._staging import HINT_WINDOW, STRATEGIES, Frame, Stager, StagerStats
+from ._mesh import Mesh
+from ._staging import HINT_WINDOW, ORPHAN_LIMIT_BYTES, STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [
     "ALIGNMENT",
     "CHECKED_ENV",
     "HINT_WINDOW",
+    "ORPHAN_LIMIT_BYTES",
     "STRATEGIES",
     "EscapedViewWarning",
     "Frame",
+    "GLError",
     "LayoutMismatchError",
+    "Mesh",
     "ScopeError",
     "Stack",
     "StackOverflowError",

@@ -111,19 +111,60 @@ def check_textures(textures: object, where: str) -> dict[int, Any]:
     return dict(textures)
 
 
-def apply_state(program: Any, uniforms: dict[str, Any] | None, textures: Any) -> None:
-    """Set a range's uniform values on its program and bind its textures to their units."""
-    if uniforms:
-        for name, value in uniforms.items():
-            try:
-                program[name].value = value
-            except Exception as err:
-                raise ValueError(
-                    f"uniform {name!r}: moderngl refused the value {value!r} ({err})."
-                ) from err
-    if textures:
-        for unit, texture in textures.items():
-            texture.use(location=unit)
+class DrawState:
+    """Applies each draw's uniform values and textures during one ``render()``.
+
+    A uniform a draw names holds that value for the draw only: draws that do not
+    name it see the program's own value (what the application set on the
+    program), which :meth:`restore` puts back once the frame is drawn.
+    """
+
+    __slots__ = ("current", "saved")
+
+    def __init__(self) -> None:
+        self.saved: dict[Any, dict[str, Any]] = {}  # program -> its own values, as found
+        self.current: dict[Any, dict[str, Any]] = {}  # program -> the values set now
+
+    def apply(self, program: Any, uniforms: dict[str, Any] | None, textures: Any) -> None:
+        saved = self.saved.get(program)
+        if uniforms or saved:
+            if saved is None:
+                saved = self.saved[program] = {}
+                self.current[program] = {}
+            current = self.current[program]
+            for name, own in saved.items():
+                if (uniforms is None or name not in uniforms) and current[name] is not own:
+                    _set(program, name, own)
+                    current[name] = own
+            if uniforms:
+                for name, value in uniforms.items():
+                    if name not in saved:
+                        saved[name] = program[name].value
+                    if current.get(name, saved[name]) is not value:
+                        _set(program, name, value)
+                        current[name] = value
+        if textures:
+            for unit, texture in textures.items():
+                texture.use(location=unit)
+
+    def restore(self) -> None:
+        """Put back every program's own values."""
+        for program, saved in self.saved.items():
+            current = self.current[program]
+            for name, own in saved.items():
+                if current.get(name, own) is not own:
+                    _set(program, name, own)
+        self.saved.clear()
+        self.current.clear()
+
+
+def _set(program: Any, name: str, value: Any) -> None:
+    try:
+        program[name].value = value
+    except Exception as err:
+        raise ValueError(
+            f"uniform {name!r}: moderngl refused the value {value!r} ({err})."
+        ) from err
 
 
 def check_gl(ctx: Any, what: str) -> None:
@@ -159,7 +200,7 @@ class Binding:
     ``vertex_format``/``vertex_names`` bind the per-vertex buffer;
     ``instance_format``/``instance_names`` the per-instance one (empty when not
     instanced); ``vertex_binds`` and ``instance_binds`` hold ``(location, class,
-    token, offset)`` for each attribute, to re-point them at another offset in
+    token, offset, normalized)`` for each attribute, to re-point them at another offset in
     their buffer with ``VertexArray.bind``.
     """
 
@@ -181,7 +222,7 @@ class Binding:
         required = program_attributes(program)
         self.instance_format = ""
         self.instance_names: tuple[str, ...] = ()
-        self.instance_binds: tuple[tuple[int, str, str, int], ...] = ()
+        self.instance_binds: tuple[tuple[int, str, str, int, bool], ...] = ()
         if instance_layout is None:
             if not required:
                 raise LayoutMismatchError(
@@ -218,13 +259,14 @@ class Binding:
 
 def _binds(
     program: Any, layout: VertexLayout, names: tuple[str, ...], required: dict[str, Any]
-) -> tuple[tuple[int, str, str, int], ...]:
+) -> tuple[tuple[int, str, str, int, bool], ...]:
     return tuple(
         (
             int(program[name].location),
             _BIND_CLASS[required[name][0]],
             layout.attribute(name).token,
             layout.attribute(name).offset,
+            layout.attribute(name).normalized,  # bind() does not read it from 'f1'
         )
         for name in names
     )

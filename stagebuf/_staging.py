@@ -26,7 +26,7 @@ from ._errors import StagerError, StagingLimitError
 from ._glstate import (
     MERGEABLE,
     Binding,
-    apply_state,
+    DrawState,
     check_gl,
     check_mode,
     check_program,
@@ -56,6 +56,9 @@ _MIN_BUFFER_BYTES = 4096
 _FIXED_RESTART = 0x8D69
 
 NDArray = npt.NDArray[Any]
+
+# One indirect draw command as moderngl reads them (20 bytes apart, arrays too).
+_COMMAND = np.dtype([("words", np.uint32, 5)])
 
 # Draw command kinds.
 _PLAIN, _INDEXED, _INSTANCED, _MESH = range(4)
@@ -133,7 +136,7 @@ class _Draw:
     reserves merged into it, from ``range_start`` in the frame's range list.
     """
 
-    __slots__ = ("base", "count", "first", "kind", "range_start", "ranges", "reach", "state")
+    __slots__ = ("base", "command", "count", "first", "kind", "range_start", "ranges", "state")
 
     def __init__(
         self, kind: int, state: _State, first: int, count: int, base: Any, range_start: int
@@ -145,7 +148,7 @@ class _Draw:
         self.base = base
         self.range_start = range_start
         self.ranges = 1
-        self.reach = 0  # indexed: vertices from the base vertex that the indices may reach
+        self.command = -1  # its indirect draw command in the index buffer, when it has one
 
 
 class _Slot:
@@ -622,8 +625,10 @@ class Stager:
         self._ranges: list[tuple[int, int]] = []
         self._mesh_vaos: dict[tuple[Any, Mesh], Any] = {}
         self._fixed_restart = False  # the last frame draws uint16 indices
+        # Indirect draws carry a base instance from GL 4.2 on (ARB_base_instance).
+        self._indirect = int(ctx.version_code) >= 420
         self._vertex_hint = SizeHint(initial_vertices * layout.stride)
-        self._index_hint = SizeHint(64)
+        self._index_hint = SizeHint(4096)
         self._in_frame = False
         self._released = False
         self.strategy = strategy
@@ -707,7 +712,9 @@ class Stager:
         into the bound framebuffer.
 
         ``mode`` (optional) draws every range in that mode instead of its own,
-        one draw call per range. Programs keep the uniform values the draws set.
+        one draw call per range. A uniform value given to a range holds for that
+        range's draw; the others see the program's own value, which is restored
+        when the frame is drawn.
         """
         self._check_usable("render()")
         if mode is not None:
@@ -717,6 +724,7 @@ class Stager:
             raise StagerError("render() before any frame was uploaded: stage a frame first.")
         _make_current(self.ctx)  # draw on this stager's context, whatever is current
         calls = 0
+        uniforms = DrawState()
         if self._fixed_restart:
             self.ctx.enable_direct(_FIXED_RESTART)
         try:
@@ -724,19 +732,21 @@ class Stager:
                 if not draw.count:
                     continue
                 state = draw.state
-                apply_state(state.program, state.uniforms, state.textures)
+                uniforms.apply(state.program, state.uniforms, state.textures)
                 vao = self._vao(slot, draw)
                 if mode is None or draw.kind >= _INSTANCED:
                     calls += self._draw(vao, draw, state.mode if mode is None else mode)
                     continue
-                if draw.kind == _INDEXED:
-                    self._point(vao, draw, draw.base * state.layout.stride)
+                if draw.kind == _INDEXED and draw.base:
+                    calls += self._draw(vao, draw, mode)  # one rebased draw: its ranges together
+                    continue
                 end = draw.range_start + draw.ranges
                 for first, count in self._ranges[draw.range_start : end]:
                     if count:
                         vao.render(mode, vertices=count, first=first)
                         calls += 1
         finally:
+            uniforms.restore()
             if self._fixed_restart:
                 self.ctx.disable_direct(_FIXED_RESTART)
             self.stats.draw_calls_last_render = calls
@@ -924,7 +934,10 @@ class Stager:
     def _draw(self, vao: Any, draw: _Draw, mode: int) -> int:
         """Issue one draw call; return 1."""
         kind = draw.kind
-        if kind == _PLAIN:
+        if draw.command >= 0:
+            assert self._drawn is not None
+            vao.render_indirect(self._drawn.ibo, mode, count=1, first=draw.command)
+        elif kind == _PLAIN:
             vao.render(mode, vertices=draw.count, first=draw.first)
         elif kind == _INDEXED:
             self._point(vao, draw, draw.base * draw.state.layout.stride)
@@ -938,7 +951,8 @@ class Stager:
 
     def _point(self, vao: Any, draw: _Draw, offset: int) -> None:
         """Bind the draw's per-vertex (indexed) or per-instance attributes at ``offset``
-        bytes into the frame's buffer: moderngl has no base-vertex or base-instance draw."""
+        bytes into the frame's buffer: moderngl has no base-vertex or base-instance draw
+        call, and contexts before GL 4.2 no indirect one with a base instance."""
         slot = self._drawn
         assert slot is not None
         state = draw.state
@@ -955,7 +969,14 @@ class Stager:
         if slot.offsets.get(key, 0) == offset:
             return
         stride = state.layout.stride
-        for location, cls, token, attr_offset in binds:
+        for location, cls, token, attr_offset, normalized in binds:
+            if normalized:
+                raise StagerError(
+                    f"drawing at an offset on GL {self.ctx.version_code}: moderngl's "
+                    f"VertexArray.bind cannot re-point the normalised attribute '{token}' "
+                    f"(it drops the normalisation), and base-instance draws need GL 4.2. Use "
+                    f"an unnormalised format, or a context of GL 4.2 or later."
+                )
             vao.bind(
                 location,
                 cls,
@@ -978,6 +999,8 @@ class Stager:
         idx = frame._indices
         if frame._indexed:
             offset_indices(frame._indexed, self._restart)
+        n_indices = 0 if idx is None else idx.nbytes // self.index_dtype.itemsize
+        idx = self._commands(frame)
         vbytes = verts.nbytes
         ibytes = 0 if idx is None else idx.nbytes
         ctx = self.ctx
@@ -1025,9 +1048,34 @@ class Stager:
         stats = self.stats
         stats.frames += 1
         stats.vertices_last_frame = frame._vertex_total
-        stats.indices_last_frame = ibytes // self.index_dtype.itemsize
+        stats.indices_last_frame = n_indices
         stats.bytes_uploaded_last_frame = vbytes + ibytes
         stats.writes_last_frame = writes
+
+    def _commands(self, frame: Frame) -> Stream | None:
+        """Write an indirect draw command (GL 4.2) for each draw that starts past the
+        buffer's start: instanced draws (base instance) and rebased indexed ones (base
+        vertex). They go to the index stream, so the upload stays one write per buffer.
+        Returns the index stream (made here when the frame had no indices)."""
+        idx = frame._indices
+        if not self._indirect:
+            return idx
+        for draw in frame._draws:
+            kind = draw.kind
+            if not draw.count or not (kind == _INSTANCED or (kind == _INDEXED and draw.base)):
+                continue
+            if idx is None:
+                idx = frame._indices = Stream(self._stack)
+                idx.open_first(_COMMAND.itemsize * 16, _COMMAND.itemsize)
+            command, draw.command = idx.take(1, _COMMAND, _COMMAND.itemsize, _COMMAND)
+            words = command["words"]
+            if kind == _INDEXED:  # count, instances, first index, base vertex, base instance
+                words[0] = (draw.count, 1, draw.first, draw.base, 0)
+            elif draw.base.index_dtype is not None:
+                words[0] = (draw.base.index_count, draw.count, 0, 0, draw.first)
+            else:  # count, instances, first vertex, base instance (and a spare word)
+                words[0] = (draw.base.vertex_count, draw.count, 0, draw.first, 0)
+        return idx
 
     def _new_buffer(self, needed: int) -> tuple[Any, int]:
         """A new GL buffer of the next capacity for ``needed`` bytes, checked: (buffer, bytes)."""
