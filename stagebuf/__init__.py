@@ -28,8 +28,8 @@ from ._errors import (
 )
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
 from ._layout import VertexAttribute, VertexLayout
-from ._pack import attribute_words, write_attribute
 from ._mesh import Mesh
+from ._pack import attribute_words, write_attribute
 from ._staging import HINT_WINDOW, ORPHAN_LIMIT_BYTES, STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [

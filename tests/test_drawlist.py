@@ -361,11 +361,13 @@ def test_out_of_range_index_names_it_and_keeps_the_last_frame(
             frame.reserve(3)[:] = v
         before = staged(fbo, stager)
         bad = np.iinfo(np.dtype(index_dtype)).max - 1
-        with pytest.raises(ValueError, match=rf"index {bad} .* has 3 vertices"):
-            with stager.frame() as frame:
-                verts, ind = frame.reserve_indexed(3, 3)
-                verts[:] = v
-                ind[:] = [0, 1, bad]
+        with (
+            pytest.raises(ValueError, match=rf"index {bad} .* has 3 vertices"),
+            stager.frame() as frame,
+        ):
+            verts, ind = frame.reserve_indexed(3, 3)
+            verts[:] = v
+            ind[:] = [0, 1, bad]
         assert stager.stats.frames == 1 and stager.stats.frames_discarded == 1
         assert (staged(fbo, stager) == before).all()
 
@@ -373,14 +375,14 @@ def test_out_of_range_index_names_it_and_keeps_the_last_frame(
 def test_many_indexed_ranges_are_checked_each(ctx: Any, progs: dict[str, Any]) -> None:
     # Past a handful of ranges the check runs vectorised: it must still name the bad one.
     with sb.Stager(ctx, LAYOUT, progs["tri"]) as stager:
-        with pytest.raises(
-            ValueError, match=r"index 4 in the indexed range starting at vertex 80 "
+        with (
+            pytest.raises(ValueError, match=r"index 4 in the indexed range starting at vertex 80 "),
+            stager.frame() as frame,
         ):
-            with stager.frame() as frame:
-                for k in range(40):
-                    verts, ind = frame.reserve_indexed(4, 6)
-                    verts["in_pos"] = 0.0
-                    ind[:] = [0, 1, 2, 0, 2, 4 if k == 20 else 3]
+            for k in range(40):
+                verts, ind = frame.reserve_indexed(4, 6)
+                verts["in_pos"] = 0.0
+                ind[:] = [0, 1, 2, 0, 2, 4 if k == 20 else 3]
         with stager.frame() as frame:  # restart indices are fine in the vectorised path too
             for _ in range(40):
                 verts, ind = frame.reserve_indexed(4, 7, mode=moderngl.TRIANGLE_STRIP)
@@ -514,9 +516,12 @@ def test_a_program_that_reads_no_attributes_is_refused(ctx: Any) -> None:
         void main() { gl_Position = vec4(float(gl_VertexID) * 0.1, 0.0, 0.0, 1.0); }""",
         fragment_shader=DOT_FS.replace("in vec4 v_color;", "vec4 v_color = vec4(1.0);"),
     )
-    with sb.Stager(ctx, LAYOUT, bare) as stager, stager.frame() as frame:
-        with pytest.raises(sb.LayoutMismatchError, match="reads no vertex attributes"):
-            frame.reserve(3)
+    with (
+        sb.Stager(ctx, LAYOUT, bare) as stager,
+        stager.frame() as frame,
+        pytest.raises(sb.LayoutMismatchError, match="reads no vertex attributes"),
+    ):
+        frame.reserve(3)
     bare.release()
 
 
@@ -537,7 +542,7 @@ def test_assigning_a_program_takes_full_effect(ctx: Any, fbo: Any, progs: dict[s
             with stager.frame() as frame:
                 frame.reserve(30)[:] = v
             images.append(staged(fbo, stager))
-        with pytest.raises(TypeError, match="program must be a moderngl.Program"):
+        with pytest.raises(TypeError, match=r"program must be a moderngl\.Program"):
             stager.program = 42
         with pytest.raises(sb.LayoutMismatchError, match="in_pos"):
             stager.program = ctx.program(
