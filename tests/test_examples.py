@@ -180,12 +180,12 @@ def test_sprites_scene_places_each_texture_where_its_sprite_is(ctx: Any, fbo: An
     right, standing still; each quad shows its own texture."""
     import moderngl
 
-    from tests.conftest import FBO_SIZE
-
+    size = fbo.size[0]
+    assert fbo.size == (size, size) and size >= 64
     mod = load_example("sprites")
-    scene = mod.Sprites(ctx, mod.SpriteOptions(sprites=2, size=(FBO_SIZE, FBO_SIZE)))
+    scene = mod.Sprites(ctx, mod.SpriteOptions(sprites=2, size=(size, size)))
     try:
-        scene.set_viewport(FBO_SIZE, FBO_SIZE)
+        scene.set_viewport(size, size)
         scene.pos[:] = [(16, 32), (48, 32)]
         scene.vel[:] = 0
         scene.spin[:] = 0
@@ -194,7 +194,7 @@ def test_sprites_scene_places_each_texture_where_its_sprite_is(ctx: Any, fbo: An
         scene.draw(0.0)
         assert scene.stager.stats.draw_calls_last_render == 2
         assert scene.stager.stats.vertices_last_frame == 2  # two instance records
-        img = np.frombuffer(fbo.read(components=4), np.uint8).reshape(FBO_SIZE, FBO_SIZE, 4)
+        img = np.frombuffer(fbo.read(components=4), np.uint8).reshape(size, size, 4)
         img = img[::-1]
         left, right = img[:, :32], img[:, 32:]
         assert warm_and_cool(left)[0] > 100 and warm_and_cool(left)[1] == 0
