@@ -187,6 +187,8 @@ class Quads:
 
     def stage(self, frame: sb.Frame, **state: Any) -> None:
         """Reserve one indexed range for all collected quads and fill it, vectorised."""
+        if not self.rects:
+            return
         rects = np.concatenate(self.rects)
         tex = np.concatenate(self.tex)
         colors = np.concatenate(self.colors)
@@ -207,7 +209,7 @@ class Quads:
 
 
 class SceneHud:
-    """The scene: one Stager, four programs' worth of geometry per frame."""
+    """The scene: four kinds of geometry and three programs per frame, one Stager."""
 
     def __init__(self, ctx: Any, opts: SceneOptions) -> None:
         self.ctx = ctx
@@ -334,6 +336,8 @@ class SceneHud:
             program=self.star_program,
             uniforms={**world, "u_point_size": point_size},
         )
+        if not len(stars):
+            return  # stagebuf 0.1's write_attribute cannot copy zero records
         twinkle = 0.6 + 0.4 * np.sin(self.star_rate * np.float32(t) + self.star_phase)
         self.star_rgba[:, 3] = (255 * twinkle).astype(np.uint8)
         sb.write_attribute(stars, "in_pos", self.star_pos)
@@ -362,6 +366,8 @@ class SceneHud:
                 continue
             n = int(side.sum())
             belt = frame.reserve(3 * n, uniforms=world).reshape(n, 3)
+            if not n:
+                continue  # an empty range is legal; write_attribute of nothing is not (0.1)
             sb.write_attribute(belt, "in_pos", rocks[side].astype(np.float32))
             sb.write_attribute(belt, "in_color", self.rock_rgba[side][:, None, :])
 

@@ -138,6 +138,19 @@ def test_scene_hud_draws_grid_stars_planet_and_a_textured_hud(tmp_path: Path) ->
     assert rocks.sum() > 200
 
 
+@pytest.mark.parametrize("args", [["--stars", "0", "--asteroids", "0"], ["--asteroids", "1"]])
+def test_scene_hud_with_nothing_or_one_of_a_kind(tmp_path: Path, args: list[str]) -> None:
+    out = tmp_path / "few.png"
+    proc = run_example(
+        "scene_hud", "--headless", "--frames", "2", "--size", "96x64", *args, "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    # Empty ranges draw nothing: grid, planet and HUD remain (the planet's three
+    # reserves merge whatever their sizes; the empty star range is skipped).
+    assert draw_calls(proc.stdout) == 4 - (args[1] == "0")
+    assert read_png(out).std() > 0
+
+
 # -- sprites -----------------------------------------------------------------------
 
 
