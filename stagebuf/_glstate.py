@@ -75,7 +75,7 @@ def check_program(program: object, where: str) -> Any:
 
 def check_uniforms(program: Any, uniforms: object, where: str) -> dict[str, Any]:
     """A snapshot of ``uniforms`` (name -> value) after checking each name is in ``program``."""
-    if not isinstance(uniforms, Mapping):
+    if type(uniforms) is not dict and not isinstance(uniforms, Mapping):
         raise TypeError(
             f"{where}: uniforms must be a mapping of uniform name to value; "
             f"got {type(uniforms).__name__} {uniforms!r}."
@@ -93,7 +93,7 @@ def check_uniforms(program: Any, uniforms: object, where: str) -> dict[str, Any]
 
 def check_textures(textures: object, where: str) -> dict[int, Any]:
     """A snapshot of ``textures`` (unit -> object with ``.use(location)``), checked."""
-    if not isinstance(textures, Mapping):
+    if type(textures) is not dict and not isinstance(textures, Mapping):
         raise TypeError(
             f"{where}: textures must be a mapping of texture unit to texture; "
             f"got {type(textures).__name__} {textures!r}."
@@ -167,15 +167,19 @@ def _set(program: Any, name: str, value: Any) -> None:
         ) from err
 
 
-def check_gl(ctx: Any, what: str) -> None:
-    """Raise :class:`GLError` when GL reports an error after ``what``.
+def check_gl(ctx: Any, what: str, nbytes: int) -> None:
+    """Raise :class:`GLError` when GL reports running out of memory after ``what``
+    (a message with ``{}`` for ``nbytes``).
 
     moderngl does not check errors after buffer creation or writes, so a driver
-    that refuses memory (GL_OUT_OF_MEMORY) would go unnoticed.
+    that refuses memory would go unnoticed. Only GL_OUT_OF_MEMORY is raised:
+    other codes may have been left pending by the application's own calls
+    before the stager's (reading the error clears it, so they are dropped).
     """
     error = ctx.error
-    if error != "GL_NO_ERROR":
-        raise GLError(f"{what} failed: the driver reported {error}.", error=error)
+    if error == "GL_OUT_OF_MEMORY":
+        # ``what`` takes the byte count only here: no string formatting per frame.
+        raise GLError(f"{what.format(nbytes)} failed: the driver reported {error}.", error=error)
 
 
 def program_attributes(program: Any) -> dict[str, tuple[str, int]]:

@@ -23,6 +23,7 @@ INDEX_DTYPES = (np.dtype(np.uint16), np.dtype(np.uint32))
 # Few ranges: one numpy call per range is cheapest. Many small ranges (a HUD of
 # quads): a handful of calls over all of them beats hundreds of tiny ones.
 _PER_RANGE_UP_TO = 16
+_max = np.maximum.reduce  # skips ndarray.max's Python-level wrapper: small blocks are common
 
 
 def index_dtype(value: object) -> np.dtype[Any]:
@@ -70,10 +71,9 @@ def offset_indices(ranges: list[IndexedRange], restart: int) -> None:
     (the restart index excepted); nothing is changed then.
     """
     if len(ranges) <= _PER_RANGE_UP_TO:
-        for r in ranges:
-            _check_one(r, restart)
-        for r in ranges:
-            _offset_one(r, restart)
+        tops = [_check_one(r, restart) for r in ranges]
+        for r, top in zip(ranges, tops, strict=True):
+            _offset_one(r, top, restart)
         return
     _offset_many(ranges, restart)
 
@@ -87,22 +87,26 @@ def _top(block: NDArray, restart: int) -> int:
     return top
 
 
-def _check_one(r: IndexedRange, restart: int) -> None:
+def _check_one(r: IndexedRange, restart: int) -> int:
+    """Check one range's indices; return their maximum (the restart index included)."""
     block = r.indices
-    if block.size:
-        top = _top(block, restart)
-        if top >= r.vertex_count:
-            _raise_out_of_range(top, r)
+    if not block.size:
+        return -1
+    top = int(_max(block))
+    if top >= r.vertex_count:
+        real = _top(block, restart) if top == restart else top
+        if real >= r.vertex_count:
+            _raise_out_of_range(real, r)
+    return top
 
 
-def _offset_one(r: IndexedRange, restart: int) -> None:
-    block = r.indices
-    if r.delta and block.size:
-        delta = block.dtype.type(r.delta)
-        if int(block.max()) == restart:
-            np.add(block, delta, out=block, where=block != restart)
+def _offset_one(r: IndexedRange, top: int, restart: int) -> None:
+    if r.delta and top >= 0:
+        block = r.indices
+        if top == restart:
+            np.add(block, r.delta, out=block, where=block != restart, casting="unsafe")
         else:
-            block += delta
+            np.add(block, r.delta, out=block, casting="unsafe")
 
 
 def _offset_many(ranges: list[IndexedRange], restart: int) -> None:

@@ -71,7 +71,11 @@ class Mesh:
             self.vertex_buffer = ctx.buffer(data.tobytes() or b"\0" * 4)
             if index_data is not None:
                 self.index_buffer = ctx.buffer(index_data.tobytes() or b"\0" * 4)
-            check_gl(ctx, "Mesh: uploading the mesh")
+            check_gl(
+                ctx,
+                "Mesh: uploading {} bytes",
+                data.nbytes + (0 if index_data is None else index_data.nbytes),
+            )
         except BaseException:
             self.release()
             raise

@@ -60,6 +60,8 @@ NDArray = npt.NDArray[Any]
 # One indirect draw command as moderngl reads them (20 bytes apart, arrays too).
 _COMMAND = np.dtype([("words", np.uint32, 5)])
 
+_STATE_CACHE = 256  # checked draw states kept per stager
+
 # Draw command kinds.
 _PLAIN, _INDEXED, _INSTANCED, _MESH = range(4)
 
@@ -92,7 +94,7 @@ class StagerStats:
 class _State:
     """One draw's state: mode, program, layout, uniform values and textures."""
 
-    __slots__ = ("layout", "mode", "program", "textures", "uniforms")
+    __slots__ = ("layout", "merge", "mode", "program", "textures", "uniforms")
 
     def __init__(
         self,
@@ -107,13 +109,14 @@ class _State:
         self.layout = layout
         self.uniforms = uniforms
         self.textures = textures
+        self.merge = MERGEABLE.get(mode, 0)  # vertices per primitive, if draws can merge
 
     def same(self, other: _State) -> bool:
         """Equal state: a draw of one is a draw of the other."""
         return self is other or (
             self.mode == other.mode
             and self.program is other.program
-            and self.layout == other.layout
+            and (self.layout is other.layout or self.layout == other.layout)
             and _equal(self.uniforms, other.uniforms)
             and _equal(self.textures, other.textures)
         )
@@ -209,9 +212,13 @@ class Frame:
         "_default",
         "_default_checked",
         "_draws",
+        "_fixed_restart",
+        "_has_commands",
+        "_index_total",
         "_indexed",
         "_indices",
         "_last",
+        "_max_vertices",
         "_open",
         "_ranges",
         "_stager",
@@ -222,13 +229,17 @@ class Frame:
 
     def __init__(self, stager: Stager) -> None:
         self._stager = stager
-        self._vertices = Stream(stager._stack)
+        self._vertices = stager._vertex_stream  # frames never overlap: one pair per stager
         self._indices: Stream | None = None
         self._draws: list[_Draw] = []
         self._last: _Draw | None = None
         self._ranges: list[tuple[int, int]] = []  # (first, count) of each reserve
         self._indexed: list[IndexedRange] = []
         self._vertex_total = 0  # vertices and instance records reserved
+        self._index_total = 0
+        self._max_vertices = stager.max_vertices
+        self._has_commands = False  # a draw needs an indirect command (base instance/vertex)
+        self._fixed_restart = False  # a draw reads uint16 indices
         self._default = _State(stager._mode, stager._program, stager.layout, None, None)
         self._default_checked = False  # the default program was checked against the layout
         self._open = False
@@ -285,28 +296,25 @@ class Frame:
                 self._check_default("reserve")
         else:
             state = self._state("reserve", mode, program, layout, uniforms, textures)
-        stager = self._stager
-        if stager.max_vertices is not None:
-            stager._check_limit(self._vertex_total + n, n, "vertices", stager.max_vertices)
+        if self._max_vertices is not None:
+            self._stager._check_limit(self._vertex_total + n, n, "vertices", self._max_vertices)
         layout = state.layout
         view, first = self._vertices.take(n, layout, layout.stride, layout.dtype)
         self._vertex_total += n
         self._ranges.append((first, n))
         last = self._last
-        size = MERGEABLE.get(state.mode)
         if (
             last is not None
             and last.kind == _PLAIN
-            and size is not None
             and last.first + last.count == first
-            and not n % size
-            and not last.count % size
-            and last.state.same(state)
+            and (last.state is state or last.state.same(state))
         ):
-            last.count += n
-            last.ranges += 1
-        else:
-            self._push(_Draw(_PLAIN, state, first, n, None, len(self._ranges) - 1))
+            size = state.merge
+            if size and not n % size and not last.count % size:
+                last.count += n
+                last.ranges += 1
+                return view
+        self._push(_Draw(_PLAIN, state, first, n, None, len(self._ranges) - 1))
         return view
 
     def reserve_indexed(
@@ -332,8 +340,16 @@ class Frame:
             raise StagerError(
                 "reserve_indexed() outside a frame: use it inside `with stager.frame() as frame:`."
             )
-        nv = non_negative_int(vertex_count, "reserve_indexed: vertex_count")
-        ni = non_negative_int(index_count, "reserve_indexed: index_count")
+        nv = (
+            vertex_count
+            if type(vertex_count) is int and vertex_count >= 0
+            else non_negative_int(vertex_count, "reserve_indexed: vertex_count")
+        )
+        ni = (
+            index_count
+            if type(index_count) is int and index_count >= 0
+            else non_negative_int(index_count, "reserve_indexed: index_count")
+        )
         if mode is None and program is None and layout is None and not uniforms and not textures:
             state = self._default
             if not self._default_checked:
@@ -341,34 +357,39 @@ class Frame:
         else:
             state = self._state("reserve_indexed", mode, program, layout, uniforms, textures)
         stager = self._stager
-        stager._check_limit(self._vertex_total + nv, nv, "vertices", stager.max_vertices)
-        stager._check_limit(self.index_count + ni, ni, "indices", stager.max_indices)
+        if self._max_vertices is not None:
+            stager._check_limit(self._vertex_total + nv, nv, "vertices", self._max_vertices)
+        if stager.max_indices is not None:
+            stager._check_limit(self._index_total + ni, ni, "indices", stager.max_indices)
         dtype = stager.index_dtype
-        if self._indices is None:
-            indices = Stream(stager._stack)
+        indices = self._indices
+        if indices is None:
+            indices = stager._index_stream
             indices.open_first(max(stager._index_hint.size, ni * dtype.itemsize), 64)
             self._indices = indices
         layout = state.layout
-        mark = self._vertices.mark()
-        verts, first = self._vertices.take(nv, layout, layout.stride, layout.dtype)
+        vertices = self._vertices
+        mark = vertices.mark()
+        verts, first = vertices.take(nv, layout, layout.stride, layout.dtype)
         try:
-            idx, ifirst = self._indices.take(ni, dtype, dtype.itemsize, dtype)
+            idx, ifirst = indices.take(ni, dtype, dtype.itemsize, dtype)
         except BaseException:
-            self._vertices.rollback(mark)  # no vertices without their range
+            vertices.rollback(mark)  # no vertices without their range
             raise
         self._vertex_total += nv
+        self._index_total += ni
         self._ranges.append((ifirst, ni))
         last = self._last
-        size = MERGEABLE.get(state.mode)
+        size = state.merge
         if (
-            last is not None
+            size
+            and last is not None
             and last.kind == _INDEXED
-            and size is not None
             and last.first + last.count == ifirst
             and not ni % size
             and not last.count % size
             and first - last.base + nv < stager._restart  # the offset indices fit the type
-            and last.state.same(state)
+            and (last.state is state or last.state.same(state))
         ):
             draw = last
             draw.count += ni
@@ -380,8 +401,12 @@ class Frame:
             base = 0 if first + nv < stager._restart else first
             draw = _Draw(_INDEXED, state, ifirst, ni, base, len(self._ranges) - 1)
             self._push(draw)
-        segment = self._indices.typed[dtype][0]
-        local = ifirst - self._indices.typed[dtype][2]
+            if base:
+                self._has_commands = True
+            if stager._restart == 0xFFFF:
+                self._fixed_restart = True
+        segment, origin = indices.typed[dtype]
+        local = ifirst - origin // dtype.itemsize
         self._indexed.append(IndexedRange(idx, segment, local, first - draw.base, nv, first))
         return verts, idx
 
@@ -440,6 +465,10 @@ class Frame:
             last.ranges += 1
         else:
             self._push(_Draw(_INSTANCED, state, first, n, mesh, len(self._ranges) - 1))
+            if first:  # records past the buffer's start: a base instance is needed
+                self._has_commands = True
+            if mesh.index_dtype == np.uint16:
+                self._fixed_restart = True
         return view
 
     def draw(
@@ -463,6 +492,8 @@ class Frame:
         )
         self._ranges.append((0, mesh.draw_count))
         self._push(_Draw(_MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1))
+        if mesh.index_dtype == np.uint16:
+            self._fixed_restart = True
 
     # -- helpers -----------------------------------------------------------
 
@@ -485,8 +516,47 @@ class Frame:
         *,
         instanced: bool = False,
     ) -> _State:
-        """Check one draw's options and fill in the stager's defaults."""
+        """Check one draw's options and fill in the stager's defaults.
+
+        Checked states are cached per (mode, program, layout) on the stager, and a
+        draw whose uniforms and textures equal the last draw's reuses its state,
+        so a loop of reserves with the same options checks them once.
+        """
         stager = self._stager
+        try:
+            base = stager._states.get((mode, program, layout, instanced))
+        except TypeError:  # an unhashable option: the checks below name it
+            base = None
+        if base is None:
+            base = self._checked_state(where, mode, program, layout, instanced=instanced)
+        if not uniforms and not textures:
+            return base
+        last = self._last
+        if last is not None:
+            state = last.state
+            if (
+                state.mode == base.mode
+                and state.program is base.program
+                and state.layout is base.layout
+                and _equal(state.uniforms, uniforms or None)
+                and _equal(state.textures, textures or None)
+            ):
+                return state
+        uniforms = check_uniforms(base.program, uniforms, where) if uniforms else None
+        textures = check_textures(textures, where) if textures else None
+        return _State(base.mode, base.program, base.layout, uniforms, textures)
+
+    def _checked_state(
+        self,
+        where: str,
+        mode: int | None,
+        program: Any,
+        layout: VertexLayout | None,
+        *,
+        instanced: bool,
+    ) -> _State:
+        stager = self._stager
+        key = (mode, program, layout, instanced)
         mode = stager._mode if mode is None else check_mode(mode, where)
         program = stager._program if program is None else stager._own_program(program, where)
         if layout is None:
@@ -502,9 +572,11 @@ class Frame:
                     f"records go to frame.reserve_instances(mesh, count, layout=...)."
                 )
             stager._binding(program, layout, None, where)
-        uniforms = check_uniforms(program, uniforms, where) if uniforms else None
-        textures = check_textures(textures, where) if textures else None
-        return _State(mode, program, layout, uniforms, textures)
+        state = _State(mode, program, layout, None, None)
+        if len(stager._states) >= _STATE_CACHE:
+            stager._states.clear()  # programs made and dropped per frame: keep it bounded
+        stager._states[key] = state
+        return state
 
     # -- life cycle (driven by Stager.frame) -------------------------------
 
@@ -608,6 +680,8 @@ class Stager:
         self.layout = layout
         self._mode = check_mode(mode, "Stager")
         self._bindings: dict[tuple[Any, ...], Binding] = {}
+        self._programs: set[Any] = set()  # programs checked against the layout
+        self._states: dict[tuple[Any, ...], _State] = {}  # checked draw states
         self._program = self._own_program(program, "Stager")
         self.index_dtype = index_dtype_ = _index_dtype(index_dtype)
         self._restart = int(np.iinfo(index_dtype_).max)
@@ -627,6 +701,8 @@ class Stager:
         self._fixed_restart = False  # the last frame draws uint16 indices
         # Indirect draws carry a base instance from GL 4.2 on (ARB_base_instance).
         self._indirect = int(ctx.version_code) >= 420
+        self._vertex_stream = Stream(self._stack)
+        self._index_stream = Stream(self._stack)
         self._vertex_hint = SizeHint(initial_vertices * layout.stride)
         self._index_hint = SizeHint(4096)
         self._in_frame = False
@@ -657,6 +733,7 @@ class Stager:
     @program.setter
     def program(self, program: Any) -> None:
         self._program = self._own_program(program, "Stager.program")
+        self._states.clear()  # cached states filled in the old default
 
     @property
     def mode(self) -> int:
@@ -666,6 +743,7 @@ class Stager:
     @mode.setter
     def mode(self, mode: int) -> None:
         self._mode = check_mode(mode, "Stager.mode")
+        self._states.clear()
 
     @property
     def strategy(self) -> str:
@@ -835,6 +913,8 @@ class Stager:
     def _own_program(self, program: Any, where: str) -> Any:
         """``program`` checked: a Program of this context whose attributes that the
         stager's layout names match it (others may come from a mesh)."""
+        if program in self._programs:
+            return program
         program = check_program(program, where)
         if program.ctx is not self.ctx:
             raise ValueError(
@@ -842,6 +922,7 @@ class Stager:
             )
         required = program_attributes(program)
         self.layout.check_attributes({n: s for n, s in required.items() if n in self.layout.names})
+        self._programs.add(program)
         return program
 
     def _binding(
@@ -1023,7 +1104,7 @@ class Stager:
             writes = self._write(vbo or slot.vbo, verts) if vbytes else 0
             if idx is not None and ibytes:
                 writes += self._write(ibo or slot.ibo, idx)
-            check_gl(ctx, f"uploading a frame of {vbytes + ibytes} bytes")
+            check_gl(ctx, "uploading a frame of {} bytes", vbytes + ibytes)
         except BaseException:
             for new in (vbo, ibo):
                 if new is not None:
@@ -1036,11 +1117,7 @@ class Stager:
         self._ranges = frame._ranges
         # GL's fixed restart index is all ones for each index type: 0xFFFF for uint16
         # (moderngl's own restart index, 0xFFFFFFFF, only matches uint32).
-        self._fixed_restart = any(
-            (d.kind == _INDEXED and self._restart == 0xFFFF)
-            or (d.kind >= _INSTANCED and d.base.index_dtype == np.uint16)
-            for d in self._draws
-        )
+        self._fixed_restart = frame._fixed_restart
         self._next_slot = (self._next_slot + 1) % len(self._slots)
         # Next frame's first slice fits this one's bytes: one slice once warm.
         self._vertex_hint.note(vbytes)
@@ -1058,14 +1135,16 @@ class Stager:
         vertex). They go to the index stream, so the upload stays one write per buffer.
         Returns the index stream (made here when the frame had no indices)."""
         idx = frame._indices
-        if not self._indirect:
+        if not self._indirect or not frame._has_commands:
             return idx
         for draw in frame._draws:
             kind = draw.kind
-            if not draw.count or not (kind == _INSTANCED or (kind == _INDEXED and draw.base)):
+            if not draw.count or not draw.base or kind in (_PLAIN, _MESH):
+                continue  # drawn from the start of the buffer: no base to carry
+            if kind == _INSTANCED and not draw.first:
                 continue
             if idx is None:
-                idx = frame._indices = Stream(self._stack)
+                idx = frame._indices = self._index_stream
                 idx.open_first(_COMMAND.itemsize * 16, _COMMAND.itemsize)
             command, draw.command = idx.take(1, _COMMAND, _COMMAND.itemsize, _COMMAND)
             words = command["words"]
@@ -1083,7 +1162,7 @@ class Stager:
         buffer = self.ctx.buffer(reserve=size, dynamic=True)
         self.stats.buffers_created += 1
         try:
-            check_gl(self.ctx, f"creating a GL buffer of {size} bytes")
+            check_gl(self.ctx, "creating a GL buffer of {} bytes", size)
         except BaseException:
             buffer.release()
             raise

@@ -79,7 +79,7 @@ class Stream:
         self.start = 0
         self.used = 0
         self.cap = 0
-        self.typed: dict[object, tuple[NDArray, int, int]] = {}  # key -> (view, phase, base)
+        self.typed: dict[object, tuple[NDArray, int]] = {}  # key -> (view, stream offset)
 
     @property
     def nbytes(self) -> int:
@@ -112,28 +112,30 @@ class Stream:
 
     def take(self, n: int, key: object, stride: int, dtype: np.dtype[Any]) -> tuple[NDArray, int]:
         """``n`` contiguous items and the stream index (in ``stride`` units) of the first."""
-        pos = self.start + self.used
+        start = self.start
+        pos = start + self.used
         pos += -pos % stride  # items start on a multiple of their size in the stream
-        end = pos - self.start + n * stride
+        end = pos - start + n * stride
         if end > self.cap and n:
             self._grow(n * stride, stride)
-            pos = self.start
+            pos = start = self.start
             pos += -pos % stride
-            end = pos - self.start + n * stride
+            end = pos - start + n * stride
         hit = self.typed.get(key)
         if hit is None:
             hit = self._typed(key, stride, dtype)
-        view, phase, base = hit
-        k = (pos - self.start - phase) // stride
+        view, origin = hit
+        k = (pos - origin) // stride
         self.used = end
-        return view[k : k + n], base + k
+        return view[k : k + n], origin // stride + k
 
-    def _typed(self, key: object, stride: int, dtype: np.dtype[Any]) -> tuple[NDArray, int, int]:
-        """The last slice seen as items of ``dtype`` from the first multiple of ``stride``."""
+    def _typed(self, key: object, stride: int, dtype: np.dtype[Any]) -> tuple[NDArray, int]:
+        """The last slice seen as items of ``dtype`` from the first multiple of ``stride``
+        in the stream (``origin``, a stream offset in bytes)."""
         phase = -self.start % stride
         count = (self.cap - phase) // stride if self.cap >= phase else 0
         raw = self.views[-1][phase : phase + count * stride]
-        hit = (raw.view(dtype), phase, (self.start + phase) // stride)
+        hit = (raw.view(dtype), self.start + phase)
         self.typed[key] = hit
         return hit
 

@@ -12,6 +12,10 @@ would swamp the figures.
 - stagebuf: ``with stager.frame() as f: f.reserve(3 * n)``, temporaries on the
   second stack, one upload per frame (strategy "write", the hand-written loop's
   upload; the ring/orphan/write strategies are timed against each other after).
+
+Then the whole-frame workloads (``_frame_bench``): a mixed frame of a real app
+and instanced sprites, each against hand-written moderngl, and the cost of one
+``reserve`` call.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .._gl import create_headless_context, load_program
 from .._layout import VertexLayout
 from .._scene import ParticleField, TriangleField
 from .._staging import STRATEGIES, Stager
+from ._frame_bench import run_frames
 
 __all__ = ["run"]
 
@@ -146,6 +151,26 @@ def _compare(ctx: Any, program: Any, workload: str, make: Any, quick: bool) -> N
         print(f"{n:>10} {_ms(tn)} {_ms(th)} {_ms(ts)} {tn / ts:8.2f}x {ts / th:7.3f}x  {goal}")
 
 
+def _strategies(ctx: Any, program: Any, quick: bool) -> None:
+    """Each upload strategy at every size: none may fall off a cliff."""
+    print()
+    print("upload strategies, particle triangles (CPU ms per frame, best median of repeats)")
+    print(f"{'triangles':>10} " + " ".join(f"{s:>9}" for s in STRATEGIES) + "  worst/best")
+    for n in SIZES:
+        field = ParticleField(n)
+        frames = _frames_for(n, quick)
+        stagers = {s: _Staged(ctx, program, field, s) for s in STRATEGIES}
+        timings: dict[str, list[float]] = {s: [] for s in STRATEGIES}
+        for _ in range(3):
+            for s, step in stagers.items():
+                timings[s].append(_time_frames(step, frames))
+        best = {s: min(t) for s, t in timings.items()}
+        spread = max(best.values()) / min(best.values())
+        print(f"{n:>10} " + " ".join(_ms(best[s]) for s in STRATEGIES) + f"  {spread:9.2f}x")
+        for step in stagers.values():
+            step.stager.release()
+
+
 def run(quick: bool = False) -> None:
     """Print the staging tables: stagebuf vs naive vs hand-written, then the strategies."""
     ctx = create_headless_context()
@@ -157,20 +182,7 @@ def run(quick: bool = False) -> None:
     print("CPU ms per frame to generate, pack and upload N triangles (median), no drawing")
     for workload, make in WORKLOADS.items():
         _compare(ctx, program, workload, make, quick)
-    print()
-    print("upload strategies, 100k particle triangles (CPU ms per frame, median of repeats)")
-    field = ParticleField(100_000)
-    frames = _frames_for(100_000, quick)
-    stagers = {s: _Staged(ctx, program, field, s) for s in STRATEGIES}
-    timings: dict[str, list[float]] = {s: [] for s in STRATEGIES}
-    for _ in range(3):
-        for s, step in stagers.items():
-            timings[s].append(_time_frames(step, frames))
-    best = min(STRATEGIES, key=lambda s: min(timings[s]))
-    for s in STRATEGIES:
-        mark = "  <- fastest here" if s == best else ""
-        print(f"{s:>10} {_ms(min(timings[s]))}{mark}")
-    for step in stagers.values():
-        step.stager.release()
+    _strategies(ctx, program, quick)
+    run_frames(ctx, program, quick=quick)
     program.release()
     ctx.release()
