@@ -64,4 +64,4 @@ __all__ = [
     "write_attribute",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,4 +1,7 @@
-"""The README's Python snippets run as written (given the two names they leave open)."""
+"""The README's Python snippets run as written (given the two names they leave open).
+
+Blocks tagged ``python`` run; the one tagged ``py`` needs a window library and a
+display (moderngl-window, pyglet), so it is shown, not run."""
 
 from __future__ import annotations
 
