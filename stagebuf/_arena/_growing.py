@@ -108,8 +108,12 @@ class BufferScope(Scope):
         try:
             view = self._fill(iterable)
             self._state = LIVE
+            self._memory.last_entered = self  # see _scopes.release_orphan
             return view
         except BaseException as err:
+            if self._state == LIVE:  # filled: the exception came on the way out
+                self._entering_interrupted()
+                raise
             del iterable
             self._release_on_error()
             self._state = ENDED
@@ -277,19 +281,19 @@ class BufferScope(Scope):
     ) -> NDArray:
         """Re-place this buffer (bigger, or with a promoted dtype) and copy ``data`` over.
 
-        The old and the new place are each held by a local record until this
-        scope holds the new one, so an exception at any point releases both or
-        leaves this scope holding exactly one.
+        The new place is held by a local record until this scope takes it,
+        and the old one by another once this scope lets go of it, so an
+        exception at any point leaves each place either held by this scope
+        or handed to the deferred releases, once.
         """
         memory = self._memory
         new = Allocation()
         new.chunk = None
-        units = _units(dt, cap, item)
-        if units:
-            memory.allocate(new, units, objects=dt.hasobject)  # may raise: nothing changed
         old: Allocation | None = None
-        moved = False
         try:
+            units = _units(dt, cap, item)
+            if units:
+                memory.allocate(new, units, objects=dt.hasobject)
             view = _view_of(new, cap, dt, item)
             view[:count] = data
             if self.chunk is not None:
@@ -298,21 +302,17 @@ class BufferScope(Scope):
             self.start = new.start if new.chunk is not None else 0
             self.stop = new.stop if new.chunk is not None else 0
             self.chunk = new.chunk  # this scope holds the new place
-            moved = True
             if old is not None:
                 memory.release(old)
             return view
         except BaseException:
-            if not moved:
-                self.chunk = None
-                if new.chunk is not None:
-                    memory.deferred += [new]
-                if old is not None:
-                    memory.deferred += [old]
-            elif old is not None:
+            # No calls here: see _scopes. Which place does this scope hold now?
+            if new.chunk is not None and not (self.chunk is new.chunk and self.start == new.start):
+                memory.deferred += [new]
+            if old is not None and not (self.chunk is old.chunk and self.start == old.start):
                 chunk = old.chunk
                 if chunk is not None and chunk.top >= old.stop and old.stop not in chunk.gaps:
-                    memory.deferred += [old]
+                    memory.deferred += [old]  # not released yet
             raise
 
     def _shrink(

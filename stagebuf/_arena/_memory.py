@@ -34,6 +34,7 @@ class Memory:
         "deferred",
         "fast_chunk",
         "high_water",
+        "last_entered",
         "lock",
         "max_capacity",
         "objects",
@@ -73,6 +74,8 @@ class Memory:
         # quarantined views that died, and releases an exception interrupted.
         # Appended to without the lock (a finalizer may run anywhere).
         self.deferred: list[Allocation] = []
+        # The scope entered last (see _scopes.release_orphan).
+        self.last_entered: object = None
 
     def check_thread(self) -> None:
         """Refuse use of a thread-local stack from a thread other than its own."""

@@ -18,6 +18,7 @@ again where the stack is exhausted).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from threading import get_ident
 from typing import Any, TypeVar, cast
@@ -98,7 +99,41 @@ class Scope(Allocation):
         raise NotImplementedError
 
     def __exit__(self, et: object, ev: object, tb: object) -> None:
-        self._end()
+        try:
+            self._end()
+        except BaseException:
+            self._end_interrupted()
+            raise
+
+    def _end_interrupted(self) -> None:
+        """After an exception interrupted ending (outside the lock): finish it.
+
+        A live scope whose allocation is still held (below the top, and no gap
+        of its own) hands it to the deferred releases; one already released is
+        left alone (a released allocation is only ever left LIVE inside the
+        locked part of _end, whose own handler finishes it). Called from a
+        handler, so no calls inside (see the module docstring).
+        """
+        if self._state == LIVE:
+            chunk = self.chunk
+            if chunk is not None and chunk.top >= self.stop and self.stop not in chunk.gaps:
+                self._memory.deferred += [self]
+            self._state = ENDED
+
+    def _entering_interrupted(self) -> None:
+        """After an exception interrupted entering: give back what is held, without calls.
+
+        Only a slice that was fully made (LIVE) is still held here: every step
+        before that takes its own allocation back.
+        """
+        if self._state == LIVE:
+            chunk = self.chunk
+            if chunk is not None:
+                if chunk.bump_only and chunk.top == self.stop:
+                    chunk.top = self.start
+                else:
+                    self._memory.deferred += [self]
+            self._state = ENDED
 
     def _enter_check(self) -> None:
         if self._state != FRESH:
@@ -108,23 +143,19 @@ class Scope(Allocation):
         """End the scope: its slice goes back to the stack (the state check under the lock)."""
         memory = self._memory
         with memory.lock:
-            state = self._state
-            if state != LIVE:
-                raise _state_error(state, ending=True)
-            if memory.owner_thread is not None and memory.owner_thread != get_ident():
-                memory.check_thread()
-            chunk = self.chunk
-            if chunk is not None and chunk.allocator is not None:
-                try:
+            try:
+                state = self._state
+                if state != LIVE:
+                    raise _state_error(state, ending=True)
+                if memory.owner_thread is not None and memory.owner_thread != get_ident():
+                    memory.check_thread()
+                chunk = self.chunk
+                if chunk is not None and chunk.allocator is not None:
                     chunk.allocator.release(self)
-                except BaseException:
-                    # Not released yet (still below the top, and no gap of ours):
-                    # put it off. No calls here (see the module docstring).
-                    if chunk.top >= self.stop and self.stop not in chunk.gaps:
-                        memory.deferred += [self]
-                    self._state = ENDED
-                    raise
-            self._state = ENDED
+                self._state = ENDED
+            except BaseException:
+                self._end_interrupted()  # under the lock: no other thread moves the chunk
+                raise
 
     def call_with(self, fn: Callable[[NDArray], T]) -> T:
         """The closure form: enter, call ``fn`` with the slice, end, return fn's result."""
@@ -196,32 +227,38 @@ class SliceScope(Scope):
         # whose limit nothing fits). The calls it saves are about a third of a
         # 4 KiB scope (`python -m stagebuf.bench arena`, "via the slow path"
         # row). Everything else goes through _enter_slow.
-        chunk = self._memory.fast_chunk
+        memory = self._memory
+        chunk = memory.fast_chunk
         start = chunk.top
         stop = start + self._size
         if stop <= chunk.fast_limit:
+            dt = self._dt
+            # Slicing a cached whole-chunk view is ~3x cheaper than frombuffer.
+            # (Fast-path dtypes divide a cache line: the view always exists.)
+            try:
+                whole = chunk.typed_views[dt]
+            except KeyError:
+                whole = chunk.typed_view(dt)
             try:
                 self.start = start
                 self.stop = stop
                 self.chunk = chunk
                 chunk.top = stop  # commits
-                dt = self._dt
-                # Slicing a cached whole-chunk view is ~3x cheaper than frombuffer.
-                # (Fast-path dtypes divide a cache line: the view always exists.)
-                try:
-                    whole = chunk.typed_views[dt]
-                except KeyError:
-                    whole = chunk.typed_view(dt)
                 first = start // self._itemsize
                 view = whole[first : first + self._count]  # type: ignore[index]
                 self._state = LIVE
+                memory.last_entered = self  # see release_orphan
                 return view
             except BaseException:
                 if chunk.top == stop:  # take the bump back (no other scope moved it)
                     chunk.top = start
                 self._state = ENDED
                 raise
-        return self._enter_slow()
+        try:
+            return self._enter_slow()
+        except BaseException:
+            self._entering_interrupted()
+            raise
 
     def _view_shape(self) -> tuple[int, ...]:
         return (self._count,)
@@ -241,6 +278,7 @@ class SliceScope(Scope):
                 memory.allocate(self, count * dt.itemsize, objects=False)
                 view = np.frombuffer(cast(Chunk, self.chunk).data, dt, count, self.start)
             self._state = LIVE
+            memory.last_entered = self  # see release_orphan
             return view
         except BaseException:
             if self.chunk is not None:  # no calls here (see the module docstring)
@@ -249,15 +287,19 @@ class SliceScope(Scope):
             raise
 
     def __exit__(self, et: object, ev: object, tb: object) -> None:
-        if self._state == LIVE:
-            chunk = self.chunk
-            # FAST PATH, part 3 of 3: ChunkAllocator.release written out for the
-            # top allocation of a bump-only chunk.
-            if chunk is not None and chunk.bump_only and chunk.top == self.stop:
-                chunk.top = self.start  # released; an exception here leaks nothing
-                self._state = ENDED
-                return
-        self._end()  # the general case, or the clear error
+        try:
+            if self._state == LIVE:
+                chunk = self.chunk
+                # FAST PATH, part 3 of 3: ChunkAllocator.release written out for
+                # the top allocation of a bump-only chunk.
+                if chunk is not None and chunk.bump_only and chunk.top == self.stop:
+                    chunk.top = self.start  # commits
+                    self._state = ENDED
+                    return
+            self._end()  # the general case, or the clear error
+        except BaseException:
+            self._end_interrupted()
+            raise
 
 
 class ShapedSliceScope(SliceScope):
@@ -268,21 +310,14 @@ class ShapedSliceScope(SliceScope):
     _shape: tuple[int, ...]
 
     def __enter__(self) -> NDArray:
-        view = SliceScope.__enter__(self)  # 1-D, or already shaped (zero bytes)
-        shape = self._shape
-        if view.shape == shape:
-            return view
+        if self._state:
+            self._enter_check()
         try:
-            return view.reshape(shape)
+            view = SliceScope.__enter__(self)  # 1-D, or already shaped (zero bytes)
+            shape = self._shape
+            return view if view.shape == shape else view.reshape(shape)
         except BaseException:
-            # Give the slice back without calls (see the module docstring).
-            chunk = self.chunk
-            if chunk is not None:
-                if chunk.bump_only and chunk.top == self.stop:
-                    chunk.top = self.start
-                else:
-                    self._memory.deferred += [self]
-            self._state = ENDED
+            self._entering_interrupted()
             raise
 
     def _view_shape(self) -> tuple[int, ...]:
@@ -303,7 +338,7 @@ def slice_scope(memory: Memory, shape: Any, dtype: Any, what: str) -> SliceScope
     if type(shape) is int and shape > 0:
         scope = SliceScope()
         count = shape
-    elif type(shape) is tuple and 0 < len(shape) <= MAX_DIMS:
+    elif type(shape) is tuple and len(shape) <= MAX_DIMS:
         count = 1
         for d in shape:
             if type(d) is not int or d <= 0:
@@ -369,3 +404,24 @@ def _checked_slice_scope(memory: Memory, shape: Any, dtype: Any, what: str) -> S
     if isinstance(scope, ShapedSliceScope):
         scope._shape = dims
     return scope
+
+
+def release_orphan(memory: Memory) -> None:
+    """End the stack's last entered scope if it is live but unreachable.
+
+    Pure Python cannot protect two bytecodes of a scope: the return of
+    ``__enter__`` after the slice is made, and the first of ``__exit__``. An
+    exception there (a KeyboardInterrupt) reaches the ``with`` statement,
+    which drops the scope without ending it. The memory keeps a reference to
+    the last scope entered; when that is the only one left, nobody can end
+    it: the counters and :meth:`~stagebuf.Stack.trim` end it first.
+    """
+    with memory.lock:
+        scope = memory.last_entered
+        if not isinstance(scope, Scope) or scope._state != LIVE:
+            return
+        # References: memory.last_entered, this local, getrefcount's argument.
+        if sys.getrefcount(scope) > 3:
+            return
+        memory.last_entered = None
+        scope._end()

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from ._checks import non_negative_int
 from ._growing import BufferScope
 from ._memory import Memory
-from ._scopes import slice_scope
+from ._scopes import release_orphan, slice_scope
 
 __all__ = ["DEFAULT_INITIAL_CAPACITY", "ShapeLike", "SliceOf", "Stack", "new_thread_stack"]
 
@@ -193,6 +193,7 @@ class Stack:
         Returns the bytes released. Chunks that still hold live slices are kept
         (older ones are dropped by themselves when their last slice ends).
         """
+        release_orphan(self._memory)
         return self._memory.trim()
 
     @property
@@ -205,6 +206,7 @@ class Stack:
         """Bytes below the bump pointers: live slices with their alignment padding,
         and holes left by slices that ended out of order (reclaimed once the
         slices above them end)."""
+        release_orphan(self._memory)
         return self._memory.in_use_bytes
 
     @property
