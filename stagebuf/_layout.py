@@ -259,25 +259,30 @@ def _check_name(name: object) -> str:
     return name
 
 
-def _check_components(name: str, item: _Type) -> None:
-    count = item.components
+def _component_problem(kind: str, count: int) -> str | None:
+    """The one component-count rule: why ``count`` components of ``kind`` cannot be an
+    attribute, or None. Shared by format tokens (``"5f"``) and dtype fields
+    (``("f4", 5)``), which both raise ValueError with it."""
     if count == 0:
+        return "give 1 to 4"
+    if count in _VECTOR_COUNTS or (kind == "f" and count in _MATRIX_COUNTS):
+        return None
+    if kind == "f":
+        return "a float attribute has 1 to 4, or a matrix size: 6, 8, 9, 12 or 16 (mat2x3 .. mat4)"
+    return "an integer attribute has 1 to 4 (GLSL has no integer matrices)"
+
+
+def _check_components(name: str, item: _Type) -> None:
+    problem = _component_problem(item.kind, item.components)
+    if problem is None:
+        return
+    if item.components == 0:
         raise ValueError(
-            f"Attribute {name!r} ({item.text!r}) has zero components; give 1 to 4, "
+            f"Attribute {name!r} ({item.text!r}) has zero components; {problem}, "
             f"e.g. '2{item.text.lstrip('0123456789')}'."
         )
-    if count in _VECTOR_COUNTS:
-        return
-    if item.kind == "f" and count in _MATRIX_COUNTS:
-        return
-    if item.kind == "f":
-        raise ValueError(
-            f"Attribute {name!r} ({item.text!r}) has {count} components; a float attribute "
-            f"has 1 to 4, or a matrix size: 6, 8, 9, 12 or 16 (mat2x3 .. mat4)."
-        )
     raise ValueError(
-        f"Attribute {name!r} ({item.text!r}) has {count} components; an integer "
-        f"attribute has 1 to 4 (GLSL has no integer matrices)."
+        f"Attribute {name!r} ({item.text!r}) has {item.components} components; {problem}."
     )
 
 
@@ -475,7 +480,8 @@ class VertexLayout:
         (``(2,)`` -> ``2f``; a float ``(4, 4)`` -> ``16f``); gaps between fields and
         after the last one become padding. Raises ``TypeError`` for a field dtype
         moderngl cannot read (naming the field) and ``ValueError`` for overlapping
-        or misaligned fields and bad ``normalized`` names.
+        or misaligned fields, a component count no attribute has (the rule a
+        format token such as ``"5f"`` breaks too) and bad ``normalized`` names.
         """
         try:
             dt = np.dtype(dtype)
@@ -506,26 +512,25 @@ class VertexLayout:
             ((name, dt.fields[name][0], int(dt.fields[name][1])) for name in dt.names),
             key=lambda field: field[2],
         )
-        items: list[tuple[str | None, _Pad | _Type]] = []
-        pos = 0
-        prev = ""
-        for name, fdt, offset in fields:
+        entries: list[tuple[str, _Type]] = []
+        for name, fdt, _ in fields:
             _check_name(name)
-            if offset < pos:
+            entries.append((name, _field_type(name, fdt, name in norm)))
+        spans = [
+            (offset, item.components * item.size)
+            for (_, _, offset), (_, item) in zip(fields, entries, strict=True)
+        ]
+        gaps = _gaps(spans, dt.itemsize)
+        for i, gap in enumerate(gaps[1:-1], start=1):
+            if gap < 0:
+                prev, name = fields[i - 1][0], fields[i][0]
+                end = spans[i - 1][0] + spans[i - 1][1]
                 raise ValueError(
-                    f"Fields {prev!r} and {name!r} overlap (offset {offset} < {pos}); "
+                    f"Fields {prev!r} and {name!r} overlap (offset {spans[i][0]} < {end}); "
                     f"GL vertex attributes cannot share bytes."
                 )
-            if offset > pos:
-                items.append((None, _Pad(offset - pos)))
-            item = _field_type(name, fdt, name in norm)
-            items.append((name, item))
-            pos = offset + item.components * item.size
-            prev = name
-        if dt.itemsize > pos:
-            items.append((None, _Pad(dt.itemsize - pos)))
         layout = cls.__new__(cls)
-        layout._setup(items, usage)
+        layout._setup(_padded_items(entries, gaps), usage)
         return layout
 
     # -- construction ------------------------------------------------------------
@@ -634,16 +639,10 @@ class VertexLayout:
         if usage == self._usage:
             return self
         layout = VertexLayout.__new__(VertexLayout)
-        items: list[tuple[str | None, _Pad | _Type]] = []
-        pos = 0
-        for a in self._attributes:
-            if a.offset > pos:
-                items.append((None, _Pad(a.offset - pos)))
-            items.append((a.name, _Type(a.components, a.kind, a.size, a.token)))
-            pos = a.offset + a.nbytes
-        if self._stride > pos:
-            items.append((None, _Pad(self._stride - pos)))
-        layout._setup(items, usage)
+        entries = [(a.name, _Type(a.components, a.kind, a.size, a.token)) for a in self._attributes]
+        layout._setup(
+            _padded_items(entries, _attribute_gaps(self._attributes, self._stride)), usage
+        )
         return layout
 
     # -- matching a program ------------------------------------------------------
@@ -749,36 +748,68 @@ def _from_specs(specs: list[tuple[str, str]]) -> VertexLayout:
     return VertexLayout(**dict(specs))
 
 
+def _gaps(spans: list[tuple[int, int]], stride: int) -> list[int]:
+    """The one padding walker: bytes of padding before each ``(offset, nbytes)`` span
+    (in offset order) and after the last one, up to ``stride``; len(spans) + 1 values.
+
+    A negative gap means the span overlaps the one before it.
+    """
+    gaps = []
+    pos = 0
+    for offset, nbytes in spans:
+        gaps.append(offset - pos)
+        pos = offset + nbytes
+    gaps.append(stride - pos)
+    return gaps
+
+
+def _attribute_gaps(attributes: tuple[VertexAttribute, ...], stride: int) -> list[int]:
+    return _gaps([(a.offset, a.nbytes) for a in attributes], stride)
+
+
 def _keyword_specs(
     attributes: tuple[VertexAttribute, ...], stride: int, usage: Usage
 ) -> list[tuple[str, str]]:
     """Each attribute's keyword string: leading padding on the first, trailing on each."""
     suffix = "" if usage == "v" else f"/{usage}"
+    gaps = _attribute_gaps(attributes, stride)
     specs = []
     for i, a in enumerate(attributes):
         parts = []
-        if i == 0 and a.offset:
-            parts.append(f"{a.offset}x")
+        if i == 0 and gaps[0]:
+            parts.append(f"{gaps[0]}x")
         parts.append(a.token)
-        end = attributes[i + 1].offset if i + 1 < len(attributes) else stride
-        if end > a.offset + a.nbytes:
-            parts.append(f"{end - a.offset - a.nbytes}x")
+        if gaps[i + 1]:
+            parts.append(f"{gaps[i + 1]}x")
         specs.append((a.name, " ".join(parts) + suffix))
     return specs
 
 
 def _format(attributes: tuple[VertexAttribute, ...], stride: int, usage: Usage) -> str:
     """The canonical format string: one merged ``Nx`` token per gap."""
+    gaps = _attribute_gaps(attributes, stride)
     parts = []
-    pos = 0
-    for a in attributes:
-        if a.offset > pos:
-            parts.append(f"{a.offset - pos}x")
+    for gap, a in zip(gaps, attributes, strict=False):
+        if gap:
+            parts.append(f"{gap}x")
         parts.append(a.token)
-        pos = a.offset + a.nbytes
-    if stride > pos:
-        parts.append(f"{stride - pos}x")
+    if gaps[-1]:
+        parts.append(f"{gaps[-1]}x")
     return " ".join(parts) + ("" if usage == "v" else f"/{usage}")
+
+
+def _padded_items(
+    entries: list[tuple[str, _Type]], gaps: list[int]
+) -> list[tuple[str | None, _Pad | _Type]]:
+    """Layout items with a padding item for each non-zero gap (see :func:`_gaps`)."""
+    items: list[tuple[str | None, _Pad | _Type]] = []
+    for gap, entry in zip(gaps, entries, strict=False):
+        if gap:
+            items.append((None, _Pad(gap)))
+        items.append(entry)
+    if gaps[-1]:
+        items.append((None, _Pad(gaps[-1])))
+    return items
 
 
 def _check_required(name: object, spec: object) -> tuple[ShaderKind, int]:
@@ -820,9 +851,9 @@ def _field_type(name: str, fdt: np.dtype[Any], normalized: bool) -> _Type:
         count = 1
     elif len(shape) == 1:
         count = shape[0]
-        allowed = _VECTOR_COUNTS + (_MATRIX_COUNTS if kind == "f" else ())
-        if count not in allowed:
-            raise TypeError(f"Field {name!r} has {count} components ({fdt}); {_SUPPORTED_DTYPES}.")
+        problem = _component_problem(kind, count)
+        if problem is not None:
+            raise ValueError(f"Field {name!r} has {count} components ({fdt}); {problem}.")
     elif len(shape) == 2 and kind == "f" and all(2 <= n <= 4 for n in shape):
         count = shape[0] * shape[1]
     else:

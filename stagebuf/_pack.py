@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._arena import first_loss
+
 __all__ = ["attribute_words", "write_attribute"]
 
 NDArray = npt.NDArray[Any]
@@ -54,9 +56,10 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
     ``(n, 1, ...)`` groups when ``verts`` is reshaped). When ``values`` already
     has the attribute's dtype and is contiguous per vertex, the copy moves one
     word per vertex; otherwise it is numpy's field assignment, after a check
-    that no value would be silently changed: floats into an integer attribute
-    raise TypeError (``f1`` colours take 0..255 integers), and integers outside
-    the attribute's range raise ValueError naming the value.
+    that no value would be silently changed (the rule of :func:`~stagebuf.buffer`):
+    floats into an integer attribute raise TypeError (``f1`` colours take
+    0..255 integers), and integers outside the attribute's range raise
+    ValueError naming the value. Zero vertices are fine.
     """
     ftype, _ = _field(verts, name)
     arr = np.asarray(values)
@@ -66,32 +69,31 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
     if (
         words is not None
         and arr.dtype == base
-        and arr.shape[arr.ndim - len(per_vertex) :] == per_vertex
         and arr.ndim >= len(per_vertex)
+        and arr.shape[arr.ndim - len(per_vertex) :] == per_vertex
     ):
         src = np.ascontiguousarray(arr)
         lead = src.shape[: src.ndim - len(per_vertex)]
-        np.copyto(words, src.reshape(*lead, -1).view(words.dtype).reshape(lead))
+        per_word = int(np.prod(per_vertex, dtype=np.int64))  # components in one word
+        flat = src.reshape((*lead, per_word))  # explicit: -1 is ambiguous for 0 vertices
+        np.copyto(words, flat.view(words.dtype).reshape(lead))
         return
     if arr.dtype != base:
-        _check_cast(arr, base, name)
+        _refuse_lossy(arr, base, name)
     verts[name] = arr
 
 
-def _check_cast(arr: NDArray, base: np.dtype[Any], name: str) -> None:
-    ints = arr.dtype.kind in "iub" and base.kind in "iu"  # range-checked below
-    if not ints and not np.can_cast(arr.dtype, base, "same_kind"):
-        raise TypeError(
+def _refuse_lossy(arr: NDArray, base: np.dtype[Any], name: str) -> None:
+    loss = first_loss(arr, base)
+    if loss is None:
+        return
+    if loss.index is None:
+        raise loss.error(
             f"write_attribute: values of {arr.dtype} would be truncated into attribute "
             f"{name!r} of {base}; pass {base} values (a normalised f1 attribute takes "
             f"integers 0..255)."
         )
-    if ints and arr.size:
-        info = np.iinfo(base)
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < info.min or hi > info.max:
-            bad = lo if lo < info.min else hi
-            raise ValueError(
-                f"write_attribute: value {bad} does not fit attribute {name!r} of {base} "
-                f"(range {info.min}..{info.max})."
-            )
+    raise loss.error(
+        f"write_attribute: value {loss.value!r} does not fit attribute {name!r} of "
+        f"{base}{loss.reason}"
+    )

@@ -301,12 +301,9 @@ UNSUPPORTED_FIELDS = [
     ("M8[s]", r"unsupported dtype datetime64\[s\]"),
     (">f4", r"non-native byte order \(>f4\)"),
     ([("x", "f4"), ("y", "f4")], r"nested structure"),
-    (("f4", (5,)), r"has 5 components"),
-    (("i4", (16,)), r"has 16 components"),
     (("i4", (2, 2)), r"unsupported shape \(2, 2\)"),
     (("f4", (2, 5)), r"unsupported shape \(2, 5\)"),
     (("f4", (2, 2, 2)), r"unsupported shape \(2, 2, 2\)"),
-    (("f4", (0,)), r"has 0 components"),
 ]
 
 
@@ -317,6 +314,23 @@ def test_from_dtype_unsupported_field_raises_type_error(field: Any, match: str) 
         TypeError, match=rf"Field 'bad_field' .*{match}.*supported field dtypes are"
     ):
         VertexLayout.from_dtype(dt)
+
+
+@pytest.mark.parametrize(
+    ("field", "token", "match"),
+    [
+        (("f4", (5,)), "5f", r"float attribute has 1 to 4, or a matrix size: 6, 8, 9"),
+        (("i4", (16,)), "16i", r"integer attribute has 1 to 4 \(GLSL has no integer"),
+        (("u1", (6,)), "6u1", r"integer attribute has 1 to 4 \(GLSL has no integer"),
+        (("f4", (0,)), "0f", r"give 1 to 4"),
+    ],
+)
+def test_one_component_count_rule_for_tokens_and_fields(field: Any, token: str, match: str) -> None:
+    # "5f" and ("f4", 5) break the same rule: the same error type and reason.
+    with pytest.raises(ValueError, match=match):
+        VertexLayout(a=token)
+    with pytest.raises(ValueError, match=rf"Field 'a' has \d+ components .*{match}"):
+        VertexLayout.from_dtype(np.dtype([("a", *field)]))
 
 
 def test_from_dtype_lists_supported_types() -> None:

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 from ._checks import non_negative_int
 from ._chunks import ALIGNMENT
+from ._lossless import Loss, first_loss
 from ._stack import Stack
 from ._thread_local import CHECKED_ENV, buffer, thread_stack, uninit, uninit_slice
 
 __all__ = [
     "ALIGNMENT",
     "CHECKED_ENV",
+    "Loss",
     "Stack",
     "buffer",
+    "first_loss",
     "non_negative_int",
     "thread_stack",
     "uninit",
