@@ -4,10 +4,12 @@ layout), uniform and texture state, and GL error checks."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Any
 
 import moderngl
+import numpy as np
 
 from ._errors import GLError, LayoutMismatchError
 from ._layout import VertexLayout
@@ -21,6 +23,8 @@ __all__ = [
     "check_program",
     "check_textures",
     "check_uniforms",
+    "is_released",
+    "make_current",
     "program_attributes",
 ]
 
@@ -53,9 +57,16 @@ _BIND_CLASS = {"f": "f", "i": "i", "u": "i", "d": "d"}
 
 
 def check_mode(mode: object, where: str) -> int:
-    """``mode`` if it is a GL draw mode; ValueError naming it and the valid ones otherwise."""
+    """``mode`` if it is a GL draw mode (numpy ints too); ValueError naming it otherwise."""
     if type(mode) is int and mode in MODES:
         return mode
+    if not isinstance(mode, bool):
+        try:
+            value = operator.index(mode)  # type: ignore[arg-type]
+        except TypeError:
+            value = -1
+        if value in MODES:
+            return value
     raise ValueError(
         f"{where}: mode {mode!r} is not a GL draw mode; expected one of moderngl."
         + ", moderngl.".join(MODES.values())
@@ -74,13 +85,18 @@ def check_program(program: object, where: str) -> Any:
 
 
 def check_uniforms(program: Any, uniforms: object, where: str) -> dict[str, Any]:
-    """A snapshot of ``uniforms`` (name -> value) after checking each name is in ``program``."""
+    """A private copy of ``uniforms`` (name -> value), each checked against ``program``.
+
+    Values are copied (as plain Python numbers and lists) so that changing an
+    array or list after the call does not change the range it was given to.
+    """
     if type(uniforms) is not dict and not isinstance(uniforms, Mapping):
         raise TypeError(
             f"{where}: uniforms must be a mapping of uniform name to value; "
             f"got {type(uniforms).__name__} {uniforms!r}."
         )
-    for name in uniforms:
+    copied = {}
+    for name, value in uniforms.items():
         member = program.get(name, None) if isinstance(name, str) else None
         if not isinstance(member, moderngl.Uniform):
             known = sorted(str(n) for n in program if isinstance(program[n], moderngl.Uniform))
@@ -88,27 +104,55 @@ def check_uniforms(program: Any, uniforms: object, where: str) -> dict[str, Any]
                 f"{where}: the program has no uniform {name!r}; its active uniforms are "
                 f"{', '.join(known) or '(none)'} (GLSL drops uniforms the shader never uses)."
             )
-    return dict(uniforms)
+        copied[name] = _uniform_value(member, name, value, where)
+    return copied
 
 
-def check_textures(textures: object, where: str) -> dict[int, Any]:
-    """A snapshot of ``textures`` (unit -> object with ``.use(location)``), checked."""
+def _uniform_value(uniform: Any, name: str, value: object, where: str) -> Any:
+    """``value`` as plain Python numbers, checked: numeric, with the uniform's size."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting
+        array = np.asarray(None)
+    want = int(uniform.dimension) * max(int(uniform.array_length), 1)
+    if array.dtype.kind not in "biuf" or array.size != want:
+        shape = "a number" if want == 1 else f"{want} numbers"
+        raise ValueError(f"{where}: uniform {name!r} takes {shape}; got {value!r}.")
+    return array.tolist()
+
+
+def check_textures(textures: object, where: str, ctx: Any, units: int) -> dict[int, Any]:
+    """A copy of ``textures`` (unit -> object with ``.use(location)``), checked: units
+    below ``units`` (the context's texture units), textures of ``ctx``."""
     if type(textures) is not dict and not isinstance(textures, Mapping):
         raise TypeError(
             f"{where}: textures must be a mapping of texture unit to texture; "
             f"got {type(textures).__name__} {textures!r}."
         )
+    copied = {}
     for unit, texture in textures.items():
-        if type(unit) is not int or unit < 0:
+        try:
+            number = -1 if isinstance(unit, bool) else operator.index(unit)
+        except TypeError:
+            number = -1
+        if not 0 <= number < units:
             raise ValueError(
-                f"{where}: texture unit {unit!r} is not a unit number; expected an int >= 0."
+                f"{where}: texture unit {unit!r} is not a unit number; expected an int from "
+                f"0 to {units - 1} (the context's texture units)."
             )
         if not callable(getattr(texture, "use", None)):
             raise TypeError(
                 f"{where}: the texture for unit {unit} has no .use(location) method; "
                 f"got {type(texture).__name__} {texture!r}."
             )
-    return dict(textures)
+        owner = getattr(texture, "ctx", ctx)
+        if owner is not ctx:
+            raise ValueError(
+                f"{where}: the texture for unit {unit} belongs to another moderngl context "
+                f"than the stager's."
+            )
+        copied[number] = texture
+    return copied
 
 
 class DrawState:
@@ -165,6 +209,17 @@ def _set(program: Any, name: str, value: Any) -> None:
         raise ValueError(
             f"uniform {name!r}: moderngl refused the value {value!r} ({err})."
         ) from err
+
+
+def make_current(ctx: Any) -> None:
+    """Make ``ctx`` the current GL context (it stays current afterwards: moderngl's
+    standalone contexts restore no previous one on exit)."""
+    ctx.__enter__()
+
+
+def is_released(obj: object) -> bool:
+    """True once a moderngl object (a context too) was released: its handle turns invalid."""
+    return type(getattr(obj, "mglo", None)).__name__ == "InvalidObject"
 
 
 def check_gl(ctx: Any, what: str, nbytes: int) -> None:

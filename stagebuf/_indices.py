@@ -45,7 +45,16 @@ class IndexedRange:
     """One ``reserve_indexed`` range: its index view, where its vertices start
     relative to its draw's base vertex (``delta``), and its vertex count."""
 
-    __slots__ = ("delta", "first_vertex", "indices", "local", "segment", "vertex_count")
+    __slots__ = (
+        "delta",
+        "draw",
+        "first_vertex",
+        "indices",
+        "local",
+        "restarts",
+        "segment",
+        "vertex_count",
+    )
 
     def __init__(
         self,
@@ -55,6 +64,7 @@ class IndexedRange:
         delta: int,
         vertex_count: int,
         first_vertex: int,
+        draw: object,
     ) -> None:
         self.indices = indices
         self.segment = segment  # the arena slice (typed) holding the indices ...
@@ -62,13 +72,16 @@ class IndexedRange:
         self.delta = delta
         self.vertex_count = vertex_count
         self.first_vertex = first_vertex  # for messages: the range's place in the frame
+        self.draw = draw  # the draw call it is part of
+        self.restarts = False  # set by offset_indices: the range holds the restart index
 
 
 def offset_indices(ranges: list[IndexedRange], restart: int) -> None:
-    """Check every range's indices, then add each range's ``delta`` to them.
+    """Check every range's indices, then add each range's ``delta`` to them, and
+    mark the ranges that hold the restart index (``restarts``).
 
     Raises ValueError naming the first index at or past its range's vertex count
-    (the restart index excepted); nothing is changed then.
+    (the restart index excepted): the frame is then not uploaded.
     """
     if len(ranges) <= _PER_RANGE_UP_TO:
         tops = [_check_one(r, restart) for r in ranges]
@@ -97,6 +110,7 @@ def _check_one(r: IndexedRange, restart: int) -> int:
         real = _top(block, restart) if top == restart else top
         if real >= r.vertex_count:
             _raise_out_of_range(real, r)
+    r.restarts = top == restart  # the largest value of the type: it is the top if present
     return top
 
 
@@ -123,14 +137,16 @@ def _offset_many(ranges: list[IndexedRange], restart: int) -> None:
         live = [r for r, keep in zip(run, nonempty.tolist(), strict=True) if keep]
         for i in np.flatnonzero(tops >= limits).tolist():
             top = _top(live[i].indices, restart)  # the restart index is the one legal "top"
-            tops[i] = -1 if top < 0 else top
             if top >= live[i].vertex_count:
                 _raise_out_of_range(top, live[i])
+        restarting = np.flatnonzero(tops == restart).tolist()
+        for i in restarting:
+            live[i].restarts = True
         deltas = np.fromiter((r.delta for r in run), np.int64, len(run))
         if not deltas.any():
             continue
         offsets = np.repeat(deltas.astype(block.dtype), counts)
-        if (block == restart).any():
+        if restarting:
             np.add(block, offsets, out=block, where=block != restart)
         else:
             block += offsets

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._errors import StagerError
-from ._glstate import check_gl, check_mode
+from ._glstate import check_gl, check_mode, is_released, make_current
 from ._indices import INDEX_DTYPES
 from ._layout import VertexLayout
 
@@ -67,6 +67,7 @@ class Mesh:
         self.vertex_buffer: Any = None
         self.index_buffer: Any = None
         try:
+            make_current(ctx)  # the mesh's buffers belong to its context, whatever is current
             # Empty data still makes a buffer: GL buffers of size 0 are not allowed.
             self.vertex_buffer = ctx.buffer(data.tobytes() or b"\0" * 4)
             if index_data is not None:
@@ -95,8 +96,10 @@ class Mesh:
             raise StagerError(f"{where}: the mesh was released; make a new Mesh to draw it.")
 
     def release(self) -> None:
-        """Free the GL buffers (vertex arrays built over them by stagers are dropped
-        when they next render). Safe to call twice."""
+        """Free the GL buffers (on the mesh's context; stagers drop the vertex arrays
+        they built over them when their caches next fill). Safe to call twice."""
+        if self.vertex_buffer is not None and not is_released(self.ctx):
+            make_current(self.ctx)
         for buffer in (self.vertex_buffer, self.index_buffer):
             if buffer is not None:
                 buffer.release()
@@ -110,6 +113,7 @@ class Mesh:
 
 
 def _vertex_data(vertices: npt.ArrayLike, layout: VertexLayout | None) -> tuple[VertexLayout, Any]:
+    """The vertices as a structured array of the layout's dtype, checked."""
     array = np.asarray(vertices)
     if layout is None:
         if array.dtype.fields is None:
@@ -127,13 +131,73 @@ def _vertex_data(vertices: npt.ArrayLike, layout: VertexLayout | None) -> tuple[
             f"Mesh: the layout's usage is {layout.usage!r}; a mesh holds per-vertex data "
             f"(usage 'v'). Per-instance data goes to frame.reserve_instances(mesh, count)."
         )
-    array = np.ascontiguousarray(array)
-    if array.nbytes % layout.stride:
-        raise ValueError(
-            f"Mesh: the vertices hold {array.nbytes} bytes, not a whole number of "
-            f"{layout.stride}-byte vertices of {layout!r}."
+    if array.dtype == layout.dtype or (array.dtype == np.uint8 and array.ndim == 1):
+        # Records of the layout itself, or raw bytes of whole vertices.
+        if array.nbytes % layout.stride:
+            raise ValueError(
+                f"Mesh: the vertices hold {array.nbytes} bytes, not a whole number of "
+                f"{layout.stride}-byte vertices of {layout!r}."
+            )
+        flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        return layout, flat.view(layout.dtype)
+    out = (
+        _from_fields(array, layout)
+        if array.dtype.fields is not None
+        else _from_columns(array, layout)
+    )
+    return layout, out
+
+
+def _from_fields(array: Any, layout: VertexLayout) -> Any:
+    """Records with the layout's field names (other types or offsets): copied field by field."""
+    names = set(array.dtype.names)
+    if names != set(layout.names):
+        raise TypeError(
+            f"Mesh: the vertices' fields {sorted(names)} are not the layout's "
+            f"{sorted(layout.names)}."
         )
-    return layout, array.reshape(-1).view(np.uint8).view(layout.dtype)
+    out = np.zeros(array.size, layout.dtype)
+    for name in layout.names:
+        _copy_checked(array[name].reshape(array.size, -1), out, name, layout)
+    return out
+
+
+def _from_columns(array: Any, layout: VertexLayout) -> Any:
+    """A plain numeric array of all components per vertex, in the layout's order."""
+    width = sum(a.components for a in layout.attributes)
+    if array.ndim == 0 or array.dtype.kind not in "biuf" or array.shape[-1] != width:
+        raise TypeError(
+            f"Mesh: vertices of dtype {array.dtype} and shape {array.shape} do not fit "
+            f"{layout!r}: pass a structured array of its dtype, raw uint8 bytes, or numbers "
+            f"with {width} components per vertex (the last axis)."
+        )
+    rows = array.reshape(-1, width)
+    out = np.zeros(len(rows), layout.dtype)
+    column = 0
+    for attr in layout.attributes:
+        _copy_checked(rows[:, column : column + attr.components], out, attr.name, layout)
+        column += attr.components
+    return out
+
+
+def _copy_checked(values: Any, out: Any, name: str, layout: VertexLayout) -> None:
+    """Copy one attribute's values, refusing a cast that would change them."""
+    target = out.dtype.fields[name][0].base
+    integers = values.dtype.kind in "biu" and target.kind in "iu"  # the range check decides
+    if not integers and not np.can_cast(values.dtype, target, "same_kind"):
+        raise TypeError(
+            f"Mesh: attribute {name!r} of {layout!r} holds {target}; values of "
+            f"{values.dtype} would lose their fraction or sign."
+        )
+    if target.kind in "iu" and values.size:
+        info = np.iinfo(target)
+        low, high = values.min(), values.max()
+        if low < info.min or high > info.max:
+            raise ValueError(
+                f"Mesh: attribute {name!r} holds {target} ({info.min}..{info.max}); got "
+                f"values from {low} to {high}."
+            )
+    out[name] = values.reshape(out[name].shape)
 
 
 def _index_data(indices: npt.ArrayLike, vertex_count: int) -> Any:

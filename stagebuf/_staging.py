@@ -32,6 +32,8 @@ from ._glstate import (
     check_program,
     check_textures,
     check_uniforms,
+    is_released,
+    make_current,
     program_attributes,
 )
 from ._indices import IndexedRange, index_dtype, offset_indices
@@ -61,6 +63,7 @@ NDArray = npt.NDArray[Any]
 _COMMAND = np.dtype([("words", np.uint32, 5)])
 
 _STATE_CACHE = 256  # checked draw states kept per stager
+_PRUNE_AT = 32  # vertex arrays cached per slot (or for meshes) before released ones are dropped
 
 # Draw command kinds.
 _PLAIN, _INDEXED, _INSTANCED, _MESH = range(4)
@@ -369,19 +372,16 @@ class Frame:
             self._indices = indices
         layout = state.layout
         vertices = self._vertices
-        mark = vertices.mark()
+        mark, index_mark = vertices.mark(), indices.mark()
         verts, first = vertices.take(nv, layout, layout.stride, layout.dtype)
         try:
             idx, ifirst = indices.take(ni, dtype, dtype.itemsize, dtype)
         except BaseException:
             vertices.rollback(mark)  # no vertices without their range
             raise
-        self._vertex_total += nv
-        self._index_total += ni
-        self._ranges.append((ifirst, ni))
         last = self._last
         size = state.merge
-        if (
+        merges = (
             size
             and last is not None
             and last.kind == _INDEXED
@@ -390,15 +390,29 @@ class Frame:
             and not last.count % size
             and first - last.base + nv < stager._restart  # the offset indices fit the type
             and (last.state is state or last.state.same(state))
-        ):
+        )
+        # Indices are offset to count from the draw's base vertex: the buffer's start
+        # while they fit the index type, else the range's first vertex.
+        base = 0 if merges or first + nv < stager._restart else first
+        if base and not stager._indirect_vertex and stager._normalised(state):
+            vertices.rollback(mark)
+            indices.rollback(index_mark)
+            raise StagerError(
+                f"reserve_indexed: this range starts at vertex {first}, past what "
+                f"{dtype} indices reach, which needs a base-vertex draw (GL 4.0; this "
+                f"context is {stager.ctx.version_code}), and moderngl's VertexArray.bind "
+                f"cannot re-point the normalised attributes of {layout!r}. Use "
+                f"index_dtype='u4', or unnormalised formats."
+            )
+        self._vertex_total += nv
+        self._index_total += ni
+        self._ranges.append((ifirst, ni))
+        if merges:
+            assert last is not None
             draw = last
             draw.count += ni
             draw.ranges += 1
         else:
-            # Indices are offset to count from the draw's base vertex: the buffer's
-            # start while they fit the index type, else the range's first vertex
-            # (the vertex array is then bound there).
-            base = 0 if first + nv < stager._restart else first
             draw = _Draw(_INDEXED, state, ifirst, ni, base, len(self._ranges) - 1)
             self._push(draw)
             if base:
@@ -407,7 +421,7 @@ class Frame:
                 self._fixed_restart = True
         segment, origin = indices.typed[dtype]
         local = ifirst - origin // dtype.itemsize
-        self._indexed.append(IndexedRange(idx, segment, local, first - draw.base, nv, first))
+        self._indexed.append(IndexedRange(idx, segment, local, first - draw.base, nv, first, draw))
         return verts, idx
 
     def reserve_instances(
@@ -435,7 +449,8 @@ class Frame:
                 "reserve_instances() outside a frame: use it inside "
                 "`with stager.frame() as frame:`."
             )
-        _check_mesh(mesh, "reserve_instances")
+        stager = self._stager
+        _check_mesh(mesh, stager.ctx, "reserve_instances")
         n = non_negative_int(count, "reserve_instances: count")
         state = self._state(
             "reserve_instances",
@@ -446,11 +461,21 @@ class Frame:
             textures,
             instanced=True,
         )
-        self._stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
-        stager = self._stager
-        stager._check_limit(self._vertex_total + n, n, "vertices", stager.max_vertices)
+        binding = stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
+        if self._max_vertices is not None:
+            stager._check_limit(self._vertex_total + n, n, "vertices", self._max_vertices)
         layout = state.layout
+        mark = self._vertices.mark()
         view, first = self._vertices.take(n, layout, layout.stride, layout.dtype)
+        if first and not stager._indirect and any(b[4] for b in binding.instance_binds):
+            self._vertices.rollback(mark)
+            raise StagerError(
+                f"reserve_instances: these records start past the frame buffer's start, which "
+                f"needs a base-instance draw (GL 4.2; this context is "
+                f"{stager.ctx.version_code}), and moderngl's VertexArray.bind cannot re-point "
+                f"the normalised per-instance attributes of {layout!r}. Stage these instances "
+                f"first in the frame, or use unnormalised formats."
+            )
         self._vertex_total += n
         self._ranges.append((first, n))
         last = self._last
@@ -486,7 +511,7 @@ class Frame:
             raise StagerError(
                 "draw() outside a frame: use it inside `with stager.frame() as frame:`."
             )
-        _check_mesh(mesh, "draw")
+        _check_mesh(mesh, self._stager.ctx, "draw")
         state = self._state(
             "draw", mesh.mode if mode is None else mode, program, mesh.layout, uniforms, textures
         )
@@ -498,7 +523,10 @@ class Frame:
     # -- helpers -----------------------------------------------------------
 
     def _check_default(self, where: str) -> None:
-        self._stager._binding(self._default.program, self._default.layout, None, where)
+        layout = self._default.layout
+        if layout.usage == "i":
+            raise ValueError(_per_instance_message(where, layout))
+        self._stager._binding(self._default.program, layout, None, where)
         self._default_checked = True
 
     def _push(self, draw: _Draw) -> None:
@@ -543,7 +571,9 @@ class Frame:
             ):
                 return state
         uniforms = check_uniforms(base.program, uniforms, where) if uniforms else None
-        textures = check_textures(textures, where) if textures else None
+        textures = (
+            check_textures(textures, where, stager.ctx, stager._texture_units) if textures else None
+        )
         return _State(base.mode, base.program, base.layout, uniforms, textures)
 
     def _checked_state(
@@ -567,10 +597,7 @@ class Frame:
             )
         if not instanced:
             if layout.usage == "i":
-                raise ValueError(
-                    f"{where}: the layout {layout!r} is per instance (/i); per-instance "
-                    f"records go to frame.reserve_instances(mesh, count, layout=...)."
-                )
+                raise ValueError(_per_instance_message(where, layout))
             stager._binding(program, layout, None, where)
         state = _State(mode, program, layout, None, None)
         if len(stager._states) >= _STATE_CACHE:
@@ -615,10 +642,22 @@ class Frame:
             stager._note_arena()
 
 
-def _check_mesh(mesh: object, where: str) -> None:
+def _check_mesh(mesh: object, ctx: Any, where: str) -> Mesh:
     if not isinstance(mesh, Mesh):
         raise TypeError(f"{where}: expected a stagebuf Mesh; got {type(mesh).__name__} {mesh!r}.")
     mesh.check_usable(where)
+    if mesh.ctx is not ctx:
+        raise ValueError(
+            f"{where}: the mesh belongs to another moderngl context than the stager's."
+        )
+    return mesh
+
+
+def _per_instance_message(where: str, layout: VertexLayout) -> str:
+    return (
+        f"{where}: the layout {layout!r} is per instance (/i); per-instance records go to "
+        f"frame.reserve_instances(mesh, count, layout=...)."
+    )
 
 
 class Stager:
@@ -674,10 +713,11 @@ class Stager:
         if max_indices is not None:
             max_indices = non_negative_int(max_indices, "Stager: max_indices")
         initial_vertices = max(1, non_negative_int(initial_vertices, "Stager: initial_vertices"))
-        if not _alive(ctx):
+        if is_released(ctx):
             raise StagerError("Stager: the moderngl context was already released.")
         self.ctx = ctx
-        self.layout = layout
+        self._layout = layout
+        self._texture_units = int(ctx.max_texture_units)
         self._mode = check_mode(mode, "Stager")
         self._bindings: dict[tuple[Any, ...], Binding] = {}
         self._programs: set[Any] = set()  # programs checked against the layout
@@ -699,7 +739,8 @@ class Stager:
         self._ranges: list[tuple[int, int]] = []
         self._mesh_vaos: dict[tuple[Any, Mesh], Any] = {}
         self._fixed_restart = False  # the last frame draws uint16 indices
-        # Indirect draws carry a base instance from GL 4.2 on (ARB_base_instance).
+        # Indirect draws carry a base vertex from GL 4.0 on, a base instance from 4.2.
+        self._indirect_vertex = int(ctx.version_code) >= 400
         self._indirect = int(ctx.version_code) >= 420
         self._vertex_stream = Stream(self._stack)
         self._index_stream = Stream(self._stack)
@@ -732,6 +773,7 @@ class Stager:
 
     @program.setter
     def program(self, program: Any) -> None:
+        self._refuse_in_frame("Stager.program")
         self._program = self._own_program(program, "Stager.program")
         self._states.clear()  # cached states filled in the old default
 
@@ -742,8 +784,21 @@ class Stager:
 
     @mode.setter
     def mode(self, mode: int) -> None:
+        self._refuse_in_frame("Stager.mode")
         self._mode = check_mode(mode, "Stager.mode")
         self._states.clear()
+
+    @property
+    def layout(self) -> VertexLayout:
+        """The default layout (fixed for the stager's life)."""
+        return self._layout
+
+    def _refuse_in_frame(self, what: str) -> None:
+        if self._in_frame:
+            raise StagerError(
+                f"{what} changed inside an open frame: leave the `with` block first (a "
+                f"change in the middle would apply to some ranges and not others)."
+            )
 
     @property
     def strategy(self) -> str:
@@ -757,10 +812,7 @@ class Stager:
             raise ValueError(
                 f"Stager: unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}."
             )
-        if self._in_frame:
-            raise StagerError(
-                "strategy changed inside an open frame: leave the `with` block first."
-            )
+        self._refuse_in_frame("Stager.strategy")
         want = self._ring_size if strategy == "ring" else 1
         # Keep the slot holding the last frame, so render() still draws it.
         slots = [s for s in self._slots if s is self._drawn] + [
@@ -800,7 +852,7 @@ class Stager:
         slot = self._drawn
         if slot is None:
             raise StagerError("render() before any frame was uploaded: stage a frame first.")
-        _make_current(self.ctx)  # draw on this stager's context, whatever is current
+        make_current(self.ctx)  # draw on this stager's context, whatever is current
         calls = 0
         uniforms = DrawState()
         if self._fixed_restart:
@@ -815,14 +867,7 @@ class Stager:
                 if mode is None or draw.kind >= _INSTANCED:
                     calls += self._draw(vao, draw, state.mode if mode is None else mode)
                     continue
-                if draw.kind == _INDEXED and draw.base:
-                    calls += self._draw(vao, draw, mode)  # one rebased draw: its ranges together
-                    continue
-                end = draw.range_start + draw.ranges
-                for first, count in self._ranges[draw.range_start : end]:
-                    if count:
-                        vao.render(mode, vertices=count, first=first)
-                        calls += 1
+                calls += self._draw_ranges(vao, draw, mode)
         finally:
             uniforms.restore()
             if self._fixed_restart:
@@ -870,8 +915,8 @@ class Stager:
             return
         if self._in_frame:
             raise StagerError("release() inside an open frame: leave the `with` block first.")
-        if _alive(self.ctx):
-            _make_current(self.ctx)
+        if not is_released(self.ctx):
+            make_current(self.ctx)
             for slot in self._slots:
                 slot.release()
             for vao in self._mesh_vaos.values():
@@ -898,8 +943,8 @@ class Stager:
         self._vertex_hint.reset()
         self._index_hint.reset()
         released = self._stack.trim() if self._owns_stack else 0
-        if not self._released and _alive(self.ctx):
-            _make_current(self.ctx)
+        if not self._released and not is_released(self.ctx):
+            make_current(self.ctx)
             for slot in self._slots:
                 if slot is self._drawn:
                     slot.shrink = True
@@ -939,7 +984,7 @@ class Stager:
     def _check_usable(self, what: str) -> None:
         if self._released:
             raise StagerError(f"{what} on a released Stager: make a new one.")
-        if not _alive(self.ctx):
+        if is_released(self.ctx):
             raise StagerError(f"{what}: the stager's moderngl context was released.")
 
     def _check_limit(self, total: int, n: int, what: str, limit: int | None) -> None:
@@ -964,6 +1009,8 @@ class Stager:
             key: tuple[Any, ...] = (state.program, mesh)
             vao = self._mesh_vaos.get(key)
             if vao is None:
+                if len(self._mesh_vaos) >= _PRUNE_AT:
+                    self._forget_released()
                 binding = self._binding(state.program, mesh.layout, None, "render()")
                 vao = self._make_vao(state.program, mesh.vertex_buffer, binding, mesh=mesh)
                 self._mesh_vaos[key] = vao
@@ -975,6 +1022,8 @@ class Stager:
             key = (state.program, state.layout, draw.kind == _INDEXED)
         vao = slot.vaos.get(key)
         if vao is None:
+            if len(slot.vaos) >= _PRUNE_AT:
+                self._forget_released()
             if draw.kind == _INSTANCED:
                 mesh = draw.base
                 binding = self._binding(state.program, mesh.layout, state.layout, "render()")
@@ -987,6 +1036,27 @@ class Stager:
                 vao = self._make_vao(state.program, slot.vbo, binding, ibo=ibo)
             slot.vaos[key] = vao
         return vao
+
+    def _normalised(self, state: _State) -> bool:
+        """Whether the draw's program reads a normalised attribute of its layout."""
+        binding = self._binding(state.program, state.layout, None, "reserve_indexed")
+        return any(bind[4] for bind in binding.vertex_binds)
+
+    def _forget_released(self) -> None:
+        """Drop what the caches hold for released programs and meshes (vertex arrays,
+        checked bindings and states), so that an application that makes and releases
+        them as it goes (shader reloads, streamed meshes) does not pile them up."""
+        for slot in self._slots:
+            for key in [k for k in slot.vaos if any(map(_released, k))]:
+                slot.vaos.pop(key).release()
+                slot.offsets.pop(key, None)
+        for key in [k for k in self._mesh_vaos if any(map(_released, k))]:
+            self._mesh_vaos.pop(key).release()
+        for bkey in [k for k in self._bindings if _released(k[0])]:
+            del self._bindings[bkey]
+        for skey in [k for k, state in self._states.items() if _released(state.program)]:
+            del self._states[skey]
+        self._programs = {p for p in self._programs if not _released(p)}
 
     def _make_vao(
         self,
@@ -1029,6 +1099,29 @@ class Stager:
         else:
             vao.render(mode, vertices=draw.count)
         return 1
+
+    def _draw_ranges(self, vao: Any, draw: _Draw, mode: int) -> int:
+        """Draw a plain or indexed draw's ranges one by one in ``mode``; return the calls."""
+        ranges = self._ranges[draw.range_start : draw.range_start + draw.ranges]
+        if draw.command >= 0:  # rebased: each range has its own indirect command
+            assert self._drawn is not None
+            commands = (
+                [draw.command]
+                if draw.ranges == 1
+                else range(draw.command + 1, draw.command + 1 + draw.ranges)
+            )
+            for command, (_, count) in zip(commands, ranges, strict=True):
+                if count:
+                    vao.render_indirect(self._drawn.ibo, mode, count=1, first=command)
+            return sum(1 for _, count in ranges if count)
+        if draw.kind == _INDEXED:
+            self._point(vao, draw, draw.base * draw.state.layout.stride)
+        calls = 0
+        for first, count in ranges:
+            if count:
+                vao.render(mode, vertices=count, first=first)
+                calls += 1
+        return calls
 
     def _point(self, vao: Any, draw: _Draw, offset: int) -> None:
         """Bind the draw's per-vertex (indexed) or per-instance attributes at ``offset``
@@ -1080,12 +1173,13 @@ class Stager:
         idx = frame._indices
         if frame._indexed:
             offset_indices(frame._indexed, self._restart)
+            _split_at_restarts(frame)
         n_indices = 0 if idx is None else idx.nbytes // self.index_dtype.itemsize
         idx = self._commands(frame)
         vbytes = verts.nbytes
         ibytes = 0 if idx is None else idx.nbytes
         ctx = self.ctx
-        _make_current(ctx)  # upload into this stager's buffers, whatever context is current
+        make_current(ctx)  # upload into this stager's buffers, whatever context is current
         slot = self._slots[self._next_slot]
         vbo = ibo = None
         try:
@@ -1135,21 +1229,26 @@ class Stager:
         vertex). They go to the index stream, so the upload stays one write per buffer.
         Returns the index stream (made here when the frame had no indices)."""
         idx = frame._indices
-        if not self._indirect or not frame._has_commands:
+        if not self._indirect_vertex or not frame._has_commands:
             return idx
         for draw in frame._draws:
             kind = draw.kind
             if not draw.count or not draw.base or kind in (_PLAIN, _MESH):
                 continue  # drawn from the start of the buffer: no base to carry
-            if kind == _INSTANCED and not draw.first:
+            if kind == _INSTANCED and (not draw.first or not self._indirect):
                 continue
             if idx is None:
                 idx = frame._indices = self._index_stream
                 idx.open_first(_COMMAND.itemsize * 16, _COMMAND.itemsize)
-            command, draw.command = idx.take(1, _COMMAND, _COMMAND.itemsize, _COMMAND)
+            # A merged rebased draw also gets one command per range, for render(mode=).
+            extra = draw.ranges if kind == _INDEXED and draw.ranges > 1 else 0
+            command, draw.command = idx.take(1 + extra, _COMMAND, _COMMAND.itemsize, _COMMAND)
             words = command["words"]
             if kind == _INDEXED:  # count, instances, first index, base vertex, base instance
                 words[0] = (draw.count, 1, draw.first, draw.base, 0)
+                for j in range(extra):
+                    first, count = frame._ranges[draw.range_start + j]
+                    words[1 + j] = (count, 1, first, draw.base, 0)
             elif draw.base.index_dtype is not None:
                 words[0] = (draw.base.index_count, draw.count, 0, 0, draw.first)
             else:  # count, instances, first vertex, base instance (and a spare word)
@@ -1179,6 +1278,27 @@ class Stager:
         return writes
 
 
+def _split_at_restarts(frame: Frame) -> None:
+    """Draw merged indexed ranges that hold the restart index one by one.
+
+    A restart resets primitive assembly, so indices left over before it would
+    join the next range's primitives in a merged draw. Whether a range holds one
+    is known only once its indices are written, so merging is undone here.
+    """
+    split = {id(r.draw) for r in frame._indexed if r.restarts}
+    if not split:
+        return
+    draws: list[_Draw] = []
+    for draw in frame._draws:
+        if id(draw) not in split or draw.ranges == 1:
+            draws.append(draw)
+            continue
+        for j in range(draw.range_start, draw.range_start + draw.ranges):
+            first, count = frame._ranges[j]
+            draws.append(_Draw(_INDEXED, draw.state, first, count, draw.base, j))
+    frame._draws = draws
+
+
 def _index_dtype(value: object) -> np.dtype[Any]:
     try:
         return index_dtype(value)
@@ -1186,15 +1306,9 @@ def _index_dtype(value: object) -> np.dtype[Any]:
         raise ValueError(f"Stager: {err}") from None
 
 
-def _make_current(ctx: Any) -> None:
-    """Make ``ctx`` the current GL context (it stays current afterwards: moderngl's
-    standalone contexts restore no previous one on exit)."""
-    ctx.__enter__()
-
-
-def _alive(ctx: Any) -> bool:
-    """False once the moderngl context was released (its handle turns invalid)."""
-    return type(getattr(ctx, "mglo", None)).__name__ != "InvalidObject"
+def _released(obj: object) -> bool:
+    """A released moderngl object or Mesh (other cache-key parts are never released)."""
+    return obj.released if isinstance(obj, Mesh) else is_released(obj)
 
 
 def _shrinks(slot: _Slot, capacity: int, needed: int) -> bool:

@@ -33,6 +33,9 @@ void main() { gl_Position = vec4(in_pos, 0.0, 1.0); v_uv = in_uv; }"""
 HUD_FS = """#version 330 core
 in vec2 v_uv; uniform sampler2D u_tex; out vec4 f_color;
 void main() { f_color = texture(u_tex, v_uv); }"""
+MESH_VS = """#version 330 core
+in vec2 in_vert; out vec4 v_color;
+void main() { gl_Position = vec4(in_vert * 0.5, 0.0, 1.0); v_color = vec4(1.0); }"""
 SPRITE_VS = """#version 330 core
 in vec2 in_vert; in vec2 in_offset; in vec4 in_color; uniform float u_scale;
 out vec4 v_color;
@@ -747,8 +750,8 @@ def test_mesh_checks_its_input(ctx: Any) -> None:
         sb.Mesh(ctx, QUAD_VERTS)
     with pytest.raises(ValueError, match=r"index 9 is out of range for 4 vertices"):
         sb.Mesh(ctx, QUAD_VERTS, [0, 1, 9], layout=MESH_LAYOUT)
-    with pytest.raises(ValueError, match=r"not a whole number of 8-byte vertices"):
-        sb.Mesh(ctx, np.zeros(5, np.float32), layout=MESH_LAYOUT)
+    with pytest.raises(ValueError, match=r"20 bytes, not a whole number of 8-byte vertices"):
+        sb.Mesh(ctx, np.zeros(20, np.uint8), layout=MESH_LAYOUT)
     with pytest.raises(ValueError, match="mode 77 is not a GL draw mode"):
         sb.Mesh(ctx, QUAD_VERTS, layout=MESH_LAYOUT, mode=77)
     mesh = sb.Mesh(ctx, QUAD_VERTS, [0, 1, 2, 2, 1, 3], layout=MESH_LAYOUT)
@@ -756,3 +759,254 @@ def test_mesh_checks_its_input(ctx: Any) -> None:
     mesh.release()
     mesh.release()
     assert mesh.released
+
+
+# -- found by trying to break it ---------------------------------------------------
+
+
+def test_uniform_values_are_copied_when_reserved(ctx: Any, fbo: Any, progs: dict[str, Any]) -> None:
+    rng = np.random.default_rng(21)
+    a, b = vertices(LAYOUT, 9, rng), vertices(LAYOUT, 9, rng)
+    tint = [1.0, 0.0, 0.0, 1.0]
+    tint_array = np.array([0.0, 0.0, 1.0, 1.0])
+    with sb.Stager(ctx, LAYOUT, progs["dot"]) as stager:
+        with stager.frame() as frame:
+            frame.reserve(9, uniforms={"u_tint": tint, "u_size": 1.0})[:] = a
+            tint[0], tint[1] = 0.0, 1.0  # meant for the next range only
+            frame.reserve(9, uniforms={"u_tint": tint_array, "u_size": 1.0})[:] = b
+            tint_array[:] = 0.5  # changes nothing already reserved
+        got = staged(fbo, stager)
+        assert stager.stats.draw_calls_last_render == 2
+    ref = Reference(ctx, fbo)
+    ref.draw(progs["dot"], LAYOUT, a, moderngl.TRIANGLES, uniforms={"u_tint": (1, 0, 0, 1)})
+    ref.draw(progs["dot"], LAYOUT, b, moderngl.TRIANGLES, uniforms={"u_tint": (0, 0, 1, 1)})
+    progs["dot"]["u_tint"].value = (1.0, 1.0, 1.0, 1.0)
+    assert_same(got, ref.image())
+
+
+@pytest.mark.parametrize("ranges", [2, 40])  # the per-range and the vectorised index check
+def test_a_restart_index_splits_merged_ranges(
+    ctx: Any, fbo: Any, progs: dict[str, Any], ranges: int
+) -> None:
+    pos = np.array([(-1, -1), (1, -1), (-1, 1), (1, 1)], np.float32) * 0.9
+    v = np.zeros(4, LAYOUT.dtype)
+    v["in_pos"] = pos
+    v["in_color"] = (200, 100, 50, 255)
+    patterns = ([0xFFFFFFFF, 0, 1, 2, 3, 3], [0, 1, 2, 1, 3, 2])
+    with sb.Stager(ctx, LAYOUT, progs["tri"]) as stager:
+        with stager.frame() as frame:
+            for k in range(ranges):
+                verts, idx = frame.reserve_indexed(4, 6)
+                verts[:] = v
+                idx[:] = patterns[k % 2]
+        got = staged(fbo, stager)
+        assert stager.stats.draw_calls_last_render == ranges
+    ref = Reference(ctx, fbo)
+    for k in range(ranges):
+        ref.draw(
+            progs["tri"],
+            LAYOUT,
+            v,
+            moderngl.TRIANGLES,
+            indices=np.array(patterns[k % 2], np.uint32),
+        )
+    assert_same(got, ref.image())
+
+
+FLOAT_COLORS = sb.VertexLayout(in_pos="2f", in_color="4f")  # nothing normalised
+
+
+@pytest.mark.parametrize(
+    ("layout", "gl"), [(LAYOUT, 450), (FLOAT_COLORS, 450), (FLOAT_COLORS, 330)]
+)
+def test_render_mode_override_draws_rebased_ranges_one_by_one(
+    ctx: Any, fbo: Any, progs: dict[str, Any], layout: sb.VertexLayout, gl: int
+) -> None:
+    rng = np.random.default_rng(22)
+    quads = [vertices(layout, 4, rng) for _ in range(5)]
+    quad_idx = np.array([0, 1, 2, 0, 2, 3], np.uint16)
+    with sb.Stager(ctx, layout, progs["tri"], index_dtype="u2") as stager:
+        # GL 3.3: no indirect draws, the vertex array is re-pointed (VertexArray.bind).
+        stager._indirect = stager._indirect_vertex = gl >= 420
+        with stager.frame() as frame:
+            frame.reserve(3)[:] = quads[0][:3]  # a plain range at the start
+            frame.reserve(70_000)["in_pos"] = 5.0  # pushes the next ranges past 65535
+            for q in quads:
+                verts, idx = frame.reserve_indexed(4, 6)
+                verts[:] = q
+                idx[:] = quad_idx
+            frame.reserve_indexed(4, 0)  # an empty indexed range: nothing drawn
+        staged(fbo, stager)
+        got = staged(fbo, stager, mode=moderngl.LINE_STRIP)
+    ref = Reference(ctx, fbo)
+    ref.draw(progs["tri"], layout, quads[0][:3], moderngl.LINE_STRIP)
+    for q in quads:
+        ref.draw(progs["tri"], layout, q, moderngl.LINE_STRIP, indices=quad_idx)
+    assert_same(got, ref.image())
+
+
+def test_old_gl_refuses_normalised_rebased_indices(ctx: Any, progs: dict[str, Any]) -> None:
+    with sb.Stager(ctx, LAYOUT, progs["tri"], index_dtype="u2") as stager:
+        stager._indirect = stager._indirect_vertex = False  # as on a GL 3.3 context
+        with stager.frame() as frame:
+            frame.reserve(70_000)["in_pos"] = 5.0
+            with pytest.raises(sb.StagerError, match=r"base-vertex draw \(GL 4.0"):
+                frame.reserve_indexed(4, 6)
+            assert frame.vertex_count == 70_000 and frame.index_count == 0
+            frame.reserve(3)["in_pos"] = 0.0
+
+
+def test_a_per_instance_default_layout_is_refused_by_reserve(
+    ctx: Any, progs: dict[str, Any]
+) -> None:
+    per_instance = sb.VertexLayout(in_pos="2f/i", in_color="4f1/i")
+    with sb.Stager(ctx, per_instance, progs["tri"]) as stager, stager.frame() as frame:
+        with pytest.raises(ValueError, match=r"per instance \(/i\).*reserve_instances"):
+            frame.reserve(3)
+        with pytest.raises(ValueError, match=r"per instance \(/i\).*reserve_instances"):
+            frame.reserve_indexed(3, 3)
+        assert frame.vertex_count == 0
+
+
+def test_defaults_cannot_change_inside_a_frame(ctx: Any, progs: dict[str, Any]) -> None:
+    with sb.Stager(ctx, LAYOUT, progs["tri"]) as stager:
+        with stager.frame() as frame:
+            frame.reserve(3)["in_pos"] = 0.0
+            with pytest.raises(sb.StagerError, match=r"Stager.program changed inside an open"):
+                stager.program = progs["dot"]
+            with pytest.raises(sb.StagerError, match=r"Stager.mode changed inside an open"):
+                stager.mode = moderngl.POINTS
+            frame.reserve(3, mode=moderngl.TRIANGLES)["in_pos"] = 0.0
+        assert stager.program is progs["tri"] and stager.mode == moderngl.TRIANGLES
+        assert stager.draw_list == [("plain", moderngl.TRIANGLES, 0, 6)]  # one state
+        with pytest.raises(AttributeError):
+            stager.layout = sb.VertexLayout(in_pos="2f")  # type: ignore[misc]
+
+
+def test_objects_of_another_context_are_refused(ctx: Any, progs: dict[str, Any]) -> None:
+    other = moderngl.create_context(standalone=True, backend="egl")
+    try:
+        verts = np.zeros(4, MESH_LAYOUT.dtype)
+        verts["in_vert"] = QUAD_VERTS
+        foreign = sb.Mesh(other, verts)
+        tex = other.texture((1, 1), 4)
+        mine = sb.Mesh(ctx, verts)  # made while `other` is current: still on ctx
+        ctx.__enter__()
+        assert np.frombuffer(mine.vertex_buffer.read(), np.float32).tolist() == [
+            -1,
+            -1,
+            1,
+            -1,
+            -1,
+            1,
+            1,
+            1,
+        ]
+        with sb.Stager(ctx, INSTANCE, progs["sprite"]) as stager:
+            frame = stager.frame().__enter__()
+            with pytest.raises(ValueError, match="mesh belongs to another moderngl context"):
+                frame.reserve_instances(foreign, 2)
+            with pytest.raises(ValueError, match="mesh belongs to another moderngl context"):
+                frame.draw(foreign, program=progs["tri"])
+            with pytest.raises(ValueError, match="texture for unit 0 belongs to another"):
+                frame.reserve_instances(mine, 2, textures={0: tex})
+            frame.reserve_instances(mine, 2)["in_offset"] = 0.0  # the frame goes on
+            frame.__exit__(None, None, None)
+            stager.render()
+        mine.release()
+        other.__enter__()
+        foreign.release()
+        tex.release()
+    finally:
+        other.release()
+        ctx.__enter__()
+
+
+@pytest.mark.parametrize(
+    ("uniforms", "match"),
+    [
+        ({"u_size": "abc"}, r"uniform 'u_size' takes a number; got 'abc'"),
+        ({"u_size": None}, r"uniform 'u_size' takes a number; got None"),
+        ({"u_tint": (1, 2)}, r"uniform 'u_tint' takes 4 numbers; got \(1, 2\)"),
+        ({"u_tint": [[1, 2], [3]]}, r"uniform 'u_tint' takes 4 numbers"),
+    ],
+)
+def test_bad_uniform_values_are_refused_when_reserved(
+    ctx: Any, progs: dict[str, Any], uniforms: dict[str, Any], match: str
+) -> None:
+    with sb.Stager(ctx, LAYOUT, progs["dot"]) as stager:
+        with stager.frame() as frame:
+            with pytest.raises(ValueError, match=match):
+                frame.reserve(3, uniforms=uniforms)
+            frame.reserve(3, uniforms={"u_size": np.float32(2.0)})["in_pos"] = 0.0
+        stager.render()  # the frame draws
+
+
+def test_texture_units_are_checked_against_the_context(
+    ctx: Any, progs: dict[str, Any], texture: Any
+) -> None:
+    units = ctx.max_texture_units
+    with sb.Stager(ctx, HUD, progs["hud"]) as stager:
+        with stager.frame() as frame:
+            with pytest.raises(ValueError, match=rf"texture unit {units} is not a unit number"):
+                frame.reserve(3, textures={units: texture})
+            frame.reserve(3, textures={np.int64(0): texture}, mode=np.int32(4))["in_pos"] = 0.0
+        assert stager.draw_list == [("plain", moderngl.TRIANGLES, 0, 3)]
+
+
+def test_mesh_converts_numbers_and_refuses_what_would_change(ctx: Any) -> None:
+    mesh = sb.Mesh(ctx, [(-1, -1), (1, -1), (-1, 1), (1, 1)], layout=MESH_LAYOUT)  # int64
+    assert np.frombuffer(mesh.vertex_buffer.read(), np.float32).tolist() == [
+        -1,
+        -1,
+        1,
+        -1,
+        -1,
+        1,
+        1,
+        1,
+    ]
+    mesh.release()
+    with pytest.raises(TypeError, match=r"dtype int64 and shape \(4,\) do not fit"):
+        sb.Mesh(ctx, [0, 1, 2, 3], layout=MESH_LAYOUT)
+    with pytest.raises(TypeError, match=r"'in_color' .* values of float64 would lose"):
+        sb.Mesh(ctx, np.array([[0.0, 0.0, 0.5, 0.5, 0.5, 1.0]]), layout=LAYOUT)
+    with pytest.raises(ValueError, match=r"'in_color' holds uint8 \(0..255\); got values from"):
+        sb.Mesh(ctx, np.array([[0, 0, 256, 0, 0, 255]]), layout=LAYOUT)
+    with pytest.raises(TypeError, match=r"fields \['x'\] are not the layout's \['in_vert'\]"):
+        sb.Mesh(ctx, np.zeros(3, [("x", np.float32, 2)]), layout=MESH_LAYOUT)
+
+
+def test_released_meshes_and_programs_do_not_pile_up(ctx: Any, progs: dict[str, Any]) -> None:
+    verts = np.zeros(4, MESH_LAYOUT.dtype)
+    verts["in_vert"] = QUAD_VERTS
+    with sb.Stager(ctx, INSTANCE, progs["sprite"]) as stager:
+        for _ in range(100):
+            mesh = sb.Mesh(ctx, verts)
+            program = ctx.program(vertex_shader=SPRITE_VS, fragment_shader=DOT_FS)
+            alone = ctx.program(vertex_shader=MESH_VS, fragment_shader=DOT_FS)
+            with stager.frame() as frame:
+                frame.reserve_instances(mesh, 2, program=program)["in_offset"] = 0.0
+                frame.draw(mesh, program=alone)
+            stager.render()
+            mesh.release()
+            program.release()
+            alone.release()
+        assert max(len(slot.vaos) for slot in stager._slots) <= 33
+        assert len(stager._mesh_vaos) <= 33
+        assert len(stager._programs) <= 40
+
+
+def test_old_gl_refuses_normalised_instances_past_the_start(
+    ctx: Any, progs: dict[str, Any]
+) -> None:
+    mesh = quad_mesh(ctx)
+    with sb.Stager(ctx, INSTANCE, progs["sprite"]) as stager:
+        stager._indirect = False  # as on a GL 4.1 context
+        with stager.frame() as frame:
+            frame.reserve_instances(mesh, 2)["in_offset"] = 0.0  # at the start: fine
+            with pytest.raises(sb.StagerError, match=r"base-instance draw \(GL 4.2"):
+                frame.reserve_instances(mesh, 2, uniforms={"u_scale": 0.5})
+            assert frame.vertex_count == 2
+        stager.render()
+    mesh.release()
