@@ -39,7 +39,7 @@ from ._glstate import (
 from ._indices import IndexedRange, index_dtype, offset_indices
 from ._layout import VertexLayout
 from ._mesh import Mesh
-from ._streams import HINT_WINDOW, SizeHint, Stream
+from ._streams import HINT_WINDOW, SizeHint, Stream, forget_layouts
 
 __all__ = ["HINT_WINDOW", "ORPHAN_LIMIT_BYTES", "STRATEGIES", "Frame", "Stager", "StagerStats"]
 
@@ -243,8 +243,9 @@ class Frame:
         self._max_vertices = stager.max_vertices
         self._has_commands = False  # a draw needs an indirect command (base instance/vertex)
         self._fixed_restart = False  # a draw reads uint16 indices
-        self._default = _State(stager._mode, stager._program, stager.layout, None, None)
-        self._default_checked = False  # the default program was checked against the layout
+        self._default = stager._default_state
+        # The default program was checked against the layout (once per stager).
+        self._default_checked = stager._default_checked
         self._open = False
         self._used = False
 
@@ -527,7 +528,7 @@ class Frame:
         if layout.usage == "i":
             raise ValueError(_per_instance_message(where, layout))
         self._stager._binding(self._default.program, layout, None, where)
-        self._default_checked = True
+        self._default_checked = self._stager._default_checked = True
 
     def _push(self, draw: _Draw) -> None:
         self._draws.append(draw)
@@ -748,6 +749,7 @@ class Stager:
         self._index_hint = SizeHint(4096)
         self._in_frame = False
         self._released = False
+        self._new_default()
         self.strategy = strategy
 
     def __repr__(self) -> str:
@@ -776,6 +778,7 @@ class Stager:
         self._refuse_in_frame("Stager.program")
         self._program = self._own_program(program, "Stager.program")
         self._states.clear()  # cached states filled in the old default
+        self._new_default()
 
     @property
     def mode(self) -> int:
@@ -787,11 +790,17 @@ class Stager:
         self._refuse_in_frame("Stager.mode")
         self._mode = check_mode(mode, "Stager.mode")
         self._states.clear()
+        self._new_default()
 
     @property
     def layout(self) -> VertexLayout:
         """The default layout (fixed for the stager's life)."""
         return self._layout
+
+    def _new_default(self) -> None:
+        """The state of a range that names no option (checked at its first reserve)."""
+        self._default_state = _State(self._mode, self._program, self._layout, None, None)
+        self._default_checked = False
 
     def _refuse_in_frame(self, what: str) -> None:
         if self._in_frame:
@@ -922,6 +931,7 @@ class Stager:
             for vao in self._mesh_vaos.values():
                 vao.release()
         self._mesh_vaos.clear()
+        forget_layouts(self._vertex_stream, self._index_stream)
         self._released = True
         self._drawn = None
         self._draws = []
@@ -942,6 +952,7 @@ class Stager:
             raise StagerError("trim() inside an open frame: leave the `with` block first.")
         self._vertex_hint.reset()
         self._index_hint.reset()
+        forget_layouts(self._vertex_stream, self._index_stream)
         released = self._stack.trim() if self._owns_stack else 0
         if not self._released and not is_released(self.ctx):
             make_current(self.ctx)
@@ -1271,6 +1282,9 @@ class Stager:
         """Copy the stream's slices into ``buffer`` at their stream offsets; return the writes."""
         if self._strategy == "orphan" and buffer.size <= ORPHAN_LIMIT_BYTES:
             buffer.orphan()  # same size: the driver hands out fresh storage
+        if len(stream.views) == 1:  # once warm: one slice, one write
+            buffer.write(stream.views[0][: stream.used])
+            return 1
         writes = 0
         for offset, chunk in stream.chunks():
             buffer.write(chunk, offset=offset)

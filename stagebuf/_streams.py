@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ._arena import Stack
 from ._errors import StackOverflowError
 
-__all__ = ["HINT_WINDOW", "SizeHint", "Stream"]
+__all__ = ["HINT_WINDOW", "SizeHint", "Stream", "forget_layouts"]
 
 NDArray = npt.NDArray[Any]
 
@@ -67,7 +67,18 @@ class Stream:
     ``key`` names the item type (a layout) for the cache of typed views.
     """
 
-    __slots__ = ("cap", "filled", "scopes", "stack", "start", "starts", "typed", "used", "views")
+    __slots__ = (
+        "cap",
+        "filled",
+        "last_first",
+        "scopes",
+        "stack",
+        "start",
+        "starts",
+        "typed",
+        "used",
+        "views",
+    )
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -80,6 +91,8 @@ class Stream:
         self.used = 0
         self.cap = 0
         self.typed: dict[object, tuple[NDArray, int]] = {}  # key -> (view, stream offset)
+        # The last frame's first slice: where it lay in the arena, and its typed views.
+        self.last_first: tuple[Any, int, int, dict[object, tuple[NDArray, int]]] | None = None
 
     @property
     def nbytes(self) -> int:
@@ -99,6 +112,14 @@ class Stream:
         self.used = 0
         self.cap = nbytes
         self.typed = {}
+        if len(self.views) == 1:
+            # A frame's first slice usually lies where the last frame's did: its typed
+            # views (one per layout) still fit the same bytes, so keep them.
+            where = (getattr(scope, "chunk", None), getattr(scope, "start", -1), nbytes)
+            last = self.last_first
+            if last is not None and last[0] is where[0] and last[1:3] == where[1:3]:
+                self.typed = last[3]
+            self.last_first = (*where, self.typed)
 
     def open_first(self, hint: int, minimum: int) -> None:
         """The frame's first slice: ``hint`` bytes, or ``minimum`` when the stack's cap
@@ -188,6 +209,12 @@ class Stream:
         self.filled.clear()
         self.start = self.used = self.cap = 0
         self.typed = {}
+
+
+def forget_layouts(*streams: Stream) -> None:
+    """Drop the typed views kept from the last frame (they hold its arena chunk alive)."""
+    for stream in streams:
+        stream.last_first = None
 
 
 def pow2(n: int) -> int:
