@@ -547,15 +547,26 @@ class Frame:
     ) -> _State:
         """Check one draw's options and fill in the stager's defaults.
 
-        Checked states are cached per (mode, program, layout) on the stager, and a
-        draw whose uniforms and textures equal the last draw's reuses its state,
-        so a loop of reserves with the same options checks them once.
+        Checked states are cached on the stager by their options (when those are
+        hashable: numbers, tuples, textures), and a draw whose uniforms and
+        textures equal the last draw's reuses its state, so reserves that repeat
+        their options, in a loop or frame after frame, check them once.
         """
         stager = self._stager
+        states = stager._states
         try:
-            base = stager._states.get((mode, program, layout, instanced))
-        except TypeError:  # an unhashable option: the checks below name it
-            base = None
+            key: Any = (mode, program, layout, instanced)
+            if uniforms or textures:
+                key += (
+                    tuple(uniforms.items()) if uniforms else None,
+                    tuple(textures.items()) if textures else None,
+                )
+            state = states.get(key)
+        except (TypeError, AttributeError):  # unhashable, or not mappings: checked below
+            state = key = None
+        if state is not None:
+            return state
+        base = states.get((mode, program, layout, instanced)) if key is not None else None
         if base is None:
             base = self._checked_state(where, mode, program, layout, instanced=instanced)
         if not uniforms and not textures:
@@ -575,7 +586,12 @@ class Frame:
         textures = (
             check_textures(textures, where, stager.ctx, stager._texture_units) if textures else None
         )
-        return _State(base.mode, base.program, base.layout, uniforms, textures)
+        state = _State(base.mode, base.program, base.layout, uniforms, textures)
+        if key is not None:  # hashable options hold no mutable values: safe to keep
+            if len(states) >= _STATE_CACHE:
+                states.clear()
+            states[key] = state
+        return state
 
     def _checked_state(
         self,
