@@ -12,6 +12,11 @@ Every change of state goes through the lock, also on a stack made with
 Python call that would choose between a locked and an unlocked path. What
 ``thread_safe=False`` gives up is the lock around the inline fast path: such
 a stack's scopes bump the current chunk without it.
+
+A thread-local stack refuses other threads before its lock: a RecursionError
+raised by the lock's own ``__exit__`` (a C call that checks the recursion
+limit) can leave it acquired, and only the owning thread, for which it is
+re-entrant, may then meet it.
 """
 
 from __future__ import annotations
@@ -95,11 +100,12 @@ class Memory:
 
         On any exception nothing stays allocated and ``rec.chunk`` is None.
         """
+        rec.chunk = None
+        # Before the lock: another thread must not wait on a thread-local stack's lock.
+        if self.owner_thread is not None and self.owner_thread != get_ident():
+            self.check_thread()
         with self.lock:
-            rec.chunk = None
             try:
-                if self.owner_thread is not None and self.owner_thread != get_ident():
-                    self.check_thread()
                 if self.deferred:
                     self._release_deferred()
                 if objects:

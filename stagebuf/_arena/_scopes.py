@@ -142,13 +142,14 @@ class Scope(Allocation):
     def _end(self) -> None:
         """End the scope: its slice goes back to the stack (the state check under the lock)."""
         memory = self._memory
+        # Before the lock: another thread must not wait on a thread-local stack's lock.
+        if memory.owner_thread is not None and memory.owner_thread != get_ident():
+            memory.check_thread()
         with memory.lock:
             try:
                 state = self._state
                 if state != LIVE:
                     raise _state_error(state, ending=True)
-                if memory.owner_thread is not None and memory.owner_thread != get_ident():
-                    memory.check_thread()
                 chunk = self.chunk
                 if chunk is not None and chunk.allocator is not None:
                     chunk.allocator.release(self)
