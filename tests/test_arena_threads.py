@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -167,3 +168,141 @@ def test_closure_form_from_many_threads() -> None:
     for i, sums in enumerate(results):
         assert sums == [sum(range(i, i + 1000)) + 100 * i] * 50
     assert stack.bytes_in_use == 0
+
+
+# -- moved from test_reliability: many threads, own and shared stacks --------------
+
+
+def figure(text: str) -> None:
+    """One greppable line of the report (shown with ``-s``)."""
+    print(f"FIGURE: {text}", flush=True)
+
+
+# -- 2. threads -----------------------------------------------------------------------
+
+
+class _Api:
+    """The scope functions a worker uses: the module's (own stack per thread) or a Stack's."""
+
+    def __init__(self, stack: sb.Stack | None) -> None:
+        target: Any = sb if stack is None else stack
+        self.uninit_slice: Callable[..., Any] = target.uninit_slice
+        self.buffer: Callable[..., Any] = target.buffer
+
+
+def _pattern(tid: int, depth: int, counter: int, n: int) -> np.ndarray[Any, Any]:
+    base = (tid << 40) | (depth << 32) | (counter << 8)
+    return base + np.arange(n, dtype=np.int64) % 256
+
+
+def _worker(
+    api: _Api, tid: int, scopes: int, barrier: threading.Barrier, out: dict[int, Any]
+) -> None:
+    """Open ``scopes`` scopes in nests of random depth, each checking its own pattern."""
+    rng = np.random.default_rng(tid)
+    mismatches = 0
+    counter = 0
+
+    def nest(depth: int, max_depth: int) -> None:
+        nonlocal counter, mismatches
+        if depth >= max_depth or counter >= scopes:
+            return
+        counter += 1
+        want = _pattern(tid, depth, counter, int(rng.integers(1, 200)))
+        if depth % 2 == 0:
+            scope = api.uninit_slice(len(want), np.int64)
+            fill = True
+        else:
+            scope = api.buffer(iter(want.tolist()), dtype=np.int64)  # grows as it goes
+            fill = False
+        with scope as s:
+            if fill:
+                s[:] = want
+            mismatches += int(np.count_nonzero(s != want))
+            nest(depth + 1, max_depth)
+            if depth % 3 == 0:
+                nest(depth + 1, max_depth)  # a sibling: the same memory re-used
+            mismatches += int(np.count_nonzero(s != want))
+
+    try:
+        barrier.wait()
+        while counter < scopes:
+            nest(0, int(rng.integers(1, 10)))
+        out[tid] = (mismatches, counter, id(sb.thread_stack()), sb.thread_stack().bytes_in_use)
+    except BaseException as err:  # reported by the test, never lost with the thread
+        out[tid] = err
+
+
+def _run_threads(stack: sb.Stack | None, scopes: int, threads: int = 8) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    barrier = threading.Barrier(threads)
+    api = _Api(stack)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: maximal interleaving
+    try:
+        pool = [
+            threading.Thread(target=_worker, args=(api, tid, scopes, barrier, out))
+            for tid in range(threads)
+        ]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    errors = {tid: r for tid, r in out.items() if isinstance(r, BaseException)}
+    assert not errors, f"worker threads raised: {errors!r}"
+    assert len(out) == threads
+    return out
+
+
+def _check_own_stacks(scopes: int) -> None:
+    start = time.perf_counter()
+    out = _run_threads(None, scopes)
+    wall = time.perf_counter() - start
+    mismatches = sum(r[0] for r in out.values())
+    opened = sum(r[1] for r in out.values())
+    figure(
+        f"threads own stacks: 8 threads x {scopes} nested scopes = {opened} scopes, "
+        f"mismatches={mismatches}, wall={wall:.2f} s"
+    )
+    assert mismatches == 0
+    assert all(r[1] == scopes for r in out.values())
+    assert len({r[2] for r in out.values()}) == 8, "threads shared a default stack"
+    assert all(r[3] == 0 for r in out.values()), "a thread's stack kept bytes in use"
+
+
+def _check_shared_stack(scopes: int, checked: bool) -> None:
+    stack = sb.Stack(checked=checked, initial_capacity=4096)  # thread_safe=True by default
+    start = time.perf_counter()
+    out = _run_threads(stack, scopes)
+    wall = time.perf_counter() - start
+    mismatches = sum(r[0] for r in out.values())
+    figure(
+        f"threads shared Stack(checked={checked}): 8 threads x {scopes} scopes: works, "
+        f"mismatches={mismatches}, capacity={stack.capacity_bytes} B, "
+        f"growths={stack.growths}, high-water={stack.high_water_bytes} B, wall={wall:.2f} s"
+    )
+    assert mismatches == 0
+    assert stack.bytes_in_use == 0
+    assert stack.chunk_count <= 1
+
+
+def test_threads_each_have_their_own_stack() -> None:
+    _check_own_stacks(2_000)
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_shared_owned_stack_never_corrupts(checked: bool) -> None:
+    _check_shared_stack(2_000, checked)
+
+
+@pytest.mark.slow
+def test_threads_each_have_their_own_stack_long() -> None:
+    _check_own_stacks(20_000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checked", [False, True])
+def test_shared_owned_stack_never_corrupts_long(checked: bool) -> None:
+    _check_shared_stack(20_000, checked)

@@ -1,4 +1,7 @@
-"""Reliability: soak, threads, faults and checked mode, each reporting its figures.
+"""Reliability: soak and faults of the stager, each reporting its figures.
+
+The arena's own long runs and fault checks (threads, checked mode, stale views,
+generators, asyncio) live in tests/test_arena_*.py.
 
 The slow tests (``-m slow -s``) print lines starting with ``FIGURE:`` so CI logs
 can be grepped for them; the default run has short versions of the same checks.
@@ -6,17 +9,13 @@ can be grepped for them; the default run has short versions of the same checks.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import gc
 import os
 import resource
-import sys
-import threading
 import time
 import tracemalloc
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import moderngl
@@ -356,136 +355,6 @@ def test_stager_arena_trims_back_after_burst(ctx: Any, fbo: Any, program: Any) -
         )
 
 
-# -- 2. threads -----------------------------------------------------------------------
-
-
-class _Api:
-    """The scope functions a worker uses: the module's (own stack per thread) or a Stack's."""
-
-    def __init__(self, stack: sb.Stack | None) -> None:
-        target: Any = sb if stack is None else stack
-        self.uninit_slice: Callable[..., Any] = target.uninit_slice
-        self.buffer: Callable[..., Any] = target.buffer
-
-
-def _pattern(tid: int, depth: int, counter: int, n: int) -> np.ndarray[Any, Any]:
-    base = (tid << 40) | (depth << 32) | (counter << 8)
-    return base + np.arange(n, dtype=np.int64) % 256
-
-
-def _worker(
-    api: _Api, tid: int, scopes: int, barrier: threading.Barrier, out: dict[int, Any]
-) -> None:
-    """Open ``scopes`` scopes in nests of random depth, each checking its own pattern."""
-    rng = np.random.default_rng(tid)
-    mismatches = 0
-    counter = 0
-
-    def nest(depth: int, max_depth: int) -> None:
-        nonlocal counter, mismatches
-        if depth >= max_depth or counter >= scopes:
-            return
-        counter += 1
-        want = _pattern(tid, depth, counter, int(rng.integers(1, 200)))
-        if depth % 2 == 0:
-            scope = api.uninit_slice(len(want), np.int64)
-            fill = True
-        else:
-            scope = api.buffer(iter(want.tolist()), dtype=np.int64)  # grows as it goes
-            fill = False
-        with scope as s:
-            if fill:
-                s[:] = want
-            mismatches += int(np.count_nonzero(s != want))
-            nest(depth + 1, max_depth)
-            if depth % 3 == 0:
-                nest(depth + 1, max_depth)  # a sibling: the same memory re-used
-            mismatches += int(np.count_nonzero(s != want))
-
-    try:
-        barrier.wait()
-        while counter < scopes:
-            nest(0, int(rng.integers(1, 10)))
-        out[tid] = (mismatches, counter, id(sb.thread_stack()), sb.thread_stack().bytes_in_use)
-    except BaseException as err:  # reported by the test, never lost with the thread
-        out[tid] = err
-
-
-def _run_threads(stack: sb.Stack | None, scopes: int, threads: int = 8) -> dict[int, Any]:
-    out: dict[int, Any] = {}
-    barrier = threading.Barrier(threads)
-    api = _Api(stack)
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as possible: maximal interleaving
-    try:
-        pool = [
-            threading.Thread(target=_worker, args=(api, tid, scopes, barrier, out))
-            for tid in range(threads)
-        ]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
-    errors = {tid: r for tid, r in out.items() if isinstance(r, BaseException)}
-    assert not errors, f"worker threads raised: {errors!r}"
-    assert len(out) == threads
-    return out
-
-
-def _check_own_stacks(scopes: int) -> None:
-    start = time.perf_counter()
-    out = _run_threads(None, scopes)
-    wall = time.perf_counter() - start
-    mismatches = sum(r[0] for r in out.values())
-    opened = sum(r[1] for r in out.values())
-    figure(
-        f"threads own stacks: 8 threads x {scopes} nested scopes = {opened} scopes, "
-        f"mismatches={mismatches}, wall={wall:.2f} s"
-    )
-    assert mismatches == 0
-    assert all(r[1] == scopes for r in out.values())
-    assert len({r[2] for r in out.values()}) == 8, "threads shared a default stack"
-    assert all(r[3] == 0 for r in out.values()), "a thread's stack kept bytes in use"
-
-
-def _check_shared_stack(scopes: int, checked: bool) -> None:
-    stack = sb.Stack(checked=checked, initial_capacity=4096)  # thread_safe=True by default
-    start = time.perf_counter()
-    out = _run_threads(stack, scopes)
-    wall = time.perf_counter() - start
-    mismatches = sum(r[0] for r in out.values())
-    figure(
-        f"threads shared Stack(checked={checked}): 8 threads x {scopes} scopes: works, "
-        f"mismatches={mismatches}, capacity={stack.capacity_bytes} B, "
-        f"growths={stack.growths}, high-water={stack.high_water_bytes} B, wall={wall:.2f} s"
-    )
-    assert mismatches == 0
-    assert stack.bytes_in_use == 0
-    assert stack.chunk_count <= 1
-
-
-def test_threads_each_have_their_own_stack() -> None:
-    _check_own_stacks(2_000)
-
-
-@pytest.mark.parametrize("checked", [False, True])
-def test_shared_owned_stack_never_corrupts(checked: bool) -> None:
-    _check_shared_stack(2_000, checked)
-
-
-@pytest.mark.slow
-def test_threads_each_have_their_own_stack_long() -> None:
-    _check_own_stacks(20_000)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("checked", [False, True])
-def test_shared_owned_stack_never_corrupts_long(checked: bool) -> None:
-    _check_shared_stack(20_000, checked)
-
-
 # -- 4. faults ------------------------------------------------------------------------
 
 
@@ -619,129 +488,3 @@ def test_context_released_inside_frame_is_reported(own_ctx: Any) -> None:
     assert stager.stats.frames_discarded == 1
     assert stager.stack.bytes_in_use == 0
     stager.release()
-
-
-# -- 5. checked mode and stale views --------------------------------------------------
-
-
-def test_stale_view_with_form_unchecked_sees_reused_bytes() -> None:
-    stack = sb.Stack()
-    with stack.uninit_slice(16, np.float32) as s:
-        s[:] = 1.5
-        kept = s
-    assert np.all(kept == 1.5)  # nothing marks it stale...
-    with stack.uninit_slice(16, np.float32) as t:
-        t[:] = 7.0
-        assert np.shares_memory(kept, t)
-    assert np.all(kept == 7.0)  # ...and it silently shows the next slice's bytes
-
-
-def test_stale_view_with_form_checked_is_poisoned() -> None:
-    stack = sb.Stack(checked=True)
-    with stack.uninit_slice(16, np.float32) as s:
-        s[:] = 1.5
-        kept = s
-        ints = s.view(np.int32)
-    assert np.all(np.isnan(kept))  # poisoned on release: stale reads stand out
-    assert np.all(kept.view(np.uint8) == 0xFF)
-    assert np.all(ints == -1)
-
-
-def test_stale_view_closure_form_checked_warns_and_quarantines() -> None:
-    stack = sb.Stack(checked=True)
-
-    def leak(s: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        s[:] = 1.5
-        return s[2:]  # a derived view escapes too
-
-    with pytest.warns(sb.EscapedViewWarning, match=r"escaped the closure scope of .*leak"):
-        kept = stack.uninit_slice(16, np.float32, fn=leak)
-    with stack.uninit_slice(16, np.float32) as t:
-        t[:] = 7.0
-        assert not np.shares_memory(kept, t)  # quarantined while the view lives
-    assert np.all(kept == 1.5)
-    del kept
-    gc.collect()
-    stack.trim()  # reclaims the quarantined region now the view is gone
-    assert stack.bytes_in_use == 0
-
-
-def test_stale_view_closure_form_unchecked_is_silent() -> None:
-    stack = sb.Stack()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # any warning fails the test
-        kept = stack.uninit_slice(16, np.float32, fn=lambda s: (s.fill(1.5), s)[1])
-    with stack.uninit_slice(16, np.float32) as t:
-        t[:] = 7.0
-    assert np.all(kept == 7.0)
-
-
-def test_checked_env_makes_thread_stacks_poison(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(sb.CHECKED_ENV, "1")
-    out: dict[str, Any] = {}
-
-    def run() -> None:  # a fresh thread: its default stack is made now, under the env
-        with sb.uninit_slice(8, np.float64) as s:
-            s[:] = 2.0
-            kept = s
-        out["checked"] = sb.thread_stack().checked
-        out["nan"] = bool(np.all(np.isnan(kept)))
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    assert out == {"checked": True, "nan": True}
-
-
-# -- generators and asyncio on the thread's own stack -------------------------------------
-
-
-def test_generator_closed_midway_ends_its_scopes() -> None:
-    local = sb.thread_stack()
-    before = local.bytes_in_use
-
-    def gen(tag: int) -> Iterator[np.ndarray[Any, Any]]:
-        with sb.uninit_slice(100, np.int64) as a:
-            a[:] = tag
-            yield a
-            with sb.uninit_slice(50, np.int64) as b:
-                b[:] = tag + 1
-                yield b
-
-    g1, g2 = gen(10), gen(20)
-    a1 = next(g1)
-    a2 = next(g2)
-    b1 = next(g1)  # above a2: g1's inner scope sits on top of g2's outer one
-    g2.close()  # ends a2 out of order (GeneratorExit runs its `with` exit)
-    assert np.all(a1 == 10) and np.all(b1 == 11)
-    with sb.uninit_slice(100, np.int64) as c:  # must not land on a1 or b1
-        c[:] = 99
-        assert np.all(a1 == 10) and np.all(b1 == 11)
-    g1.close()
-    assert local.bytes_in_use == before
-    assert a2 is not None
-
-
-def test_asyncio_tasks_hold_scopes_across_awaits() -> None:
-    local = sb.thread_stack()
-    before = local.bytes_in_use
-    bad = 0
-
-    async def task(tag: int, rounds: int) -> None:
-        nonlocal bad
-        with sb.uninit_slice(64 + tag, np.int64) as s:
-            s[:] = tag
-            for _ in range(rounds):
-                await asyncio.sleep(0)
-                bad += int(np.count_nonzero(s != tag))
-
-    async def main() -> None:
-        tasks = [asyncio.create_task(task(tag, 1 + (tag * 7) % 11)) for tag in range(40)]
-        await asyncio.sleep(0)
-        for t in tasks[::5]:
-            t.cancel()  # cancelled mid-scope: CancelledError ends the scope
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    asyncio.run(main())
-    assert bad == 0
-    assert local.bytes_in_use == before
