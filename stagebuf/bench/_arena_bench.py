@@ -14,7 +14,15 @@ capacity. The cases and their goals:
    ``mmap`` and pay a page fault per page on their first write);
 3. a frame of 64 temporaries of mixed sizes (1 KiB to 8 MiB, a fixed seeded
    mix), all alive at once and nested, each written once, against ``np.empty``
-   for each: goal at least 5x faster.
+   for each: goal at least 5x faster;
+4. the same 4 KiB scope with a tuple shape ``(1024,)`` against the int form:
+   goal as fast (within 10%).
+
+A second table measures the arena's one hand-inlined fast path (marked FAST
+PATH in stagebuf/_arena): the thread-local ``uninit_slice`` scope against the
+same scope made through ``slice_scope`` (``thread_stack().uninit_slice``: part
+1 not inlined) and against a locked owned stack, whose scopes never take the
+inline bump (parts 2 and 3).
 """
 
 from __future__ import annotations
@@ -139,6 +147,43 @@ def _case_frame(number: int, repeat: int) -> _Case:
     )
 
 
+def _case_tuple_shape(number: int, repeat: int) -> _Case:
+    names = {"uninit_slice": sb.uninit_slice, "f4": _F4}
+    ours = _best("with uninit_slice((1024,), f4) as s: pass", number, repeat, **names)
+    theirs = _best("with uninit_slice(1024, f4) as s: pass", number, repeat, **names)
+    ratio = ours / theirs
+    return _Case(
+        "4 KiB scope, shape (1024,) vs 1024",
+        ours,
+        theirs,
+        "<= 1.1x the int form",
+        ratio <= 1.1,
+        f"{ratio:.2f}x",
+    )
+
+
+def _fast_path_rows(number: int, repeat: int) -> list[tuple[str, float]]:
+    """Seconds per 4 KiB scope: the fast path, and the same scope without its parts."""
+    locked = sb.Stack()
+    with locked.uninit_slice(1024, _F4):  # warm: the chunk exists
+        pass
+    stmt = "with make(1024, f4) as s: pass"
+    return [
+        (
+            "thread-local uninit_slice (fast path)",
+            _best(stmt, number, repeat, make=sb.uninit_slice, f4=_F4),
+        ),
+        (
+            "via slice_scope (thread_stack().uninit_slice)",
+            _best(stmt, number, repeat, make=sb.thread_stack().uninit_slice, f4=_F4),
+        ),
+        (
+            "via the slow path (a locked Stack)",
+            _best(stmt, number, repeat, make=locked.uninit_slice, f4=_F4),
+        ),
+    ]
+
+
 def _table(cases: list[_Case]) -> str:
     head = ("case", "stagebuf", "numpy", "ratio", "goal", "met")
     rows = [
@@ -177,8 +222,16 @@ def run(quick: bool = False) -> None:
         _case_small_scope(20_000 if quick else 200_000, repeat),
         _case_big_slice(2 if quick else 5, repeat),
         _case_frame(2 if quick else 4, repeat),
+        _case_tuple_shape(20_000 if quick else 200_000, repeat),
     ]
     print(_table(cases))
+    rows = _fast_path_rows(20_000 if quick else 200_000, repeat)
+    fast = rows[0][1]
+    print()
+    width = max(len(name) for name, _ in rows)
+    print(f"{'the fast path, measured'.ljust(width)}  per scope  vs fast path")
+    for name, t in rows:
+        print(f"{name.ljust(width)}  {_fmt(t).rjust(9)}  {t / fast:10.2f}x")
     print(
         f"frame mix: {len(sizes)} temporaries (seed {_FRAME_SEED}), "
         f"{sum(sizes) / 2**20:.1f} MiB in all; arena growths while timing: "
