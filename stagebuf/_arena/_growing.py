@@ -20,14 +20,14 @@ import itertools
 import operator
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from ._checked import in_package
 from ._checks import as_dtype, check_dims
-from ._chunks import OBJECT_SLOT_BYTES, Allocation
+from ._chunks import OBJECT_SLOT_BYTES, Allocation, Chunk
 from ._convert import (
     OBJECT,
     array_loss_error,
@@ -143,10 +143,19 @@ class BufferScope(Scope):
 
     def _place(self, count: int, dt: np.dtype[Any], item: tuple[int, ...]) -> NDArray:
         """Allocate room for ``count`` items on the stack and return the view."""
-        units = _units(dt, count, item)
-        if units:
-            self._memory.allocate(self, units, objects=dt.hasobject)
-        return _view_of(self, count, dt, item)
+        n = count  # elements: items times the elements of one item
+        for d in item:
+            n *= d
+        if not n or not dt.itemsize:
+            return empty_view((count, *item), dt)
+        memory = self._memory
+        if dt.hasobject:
+            memory.allocate(self, n, objects=True)
+            view = cast(Chunk, self.chunk).view(self.start, n, dt)
+        else:
+            memory.allocate(self, n * dt.itemsize, objects=False)
+            view = np.frombuffer(cast(Chunk, self.chunk).data, dt, n, self.start)
+        return view.reshape((count, *item)) if item else view
 
     def _place_shape(self, shape: tuple[int, ...], dt: np.dtype[Any]) -> NDArray:
         if not shape:  # a 0-d array: one value
