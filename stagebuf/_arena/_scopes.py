@@ -11,8 +11,9 @@ Faults. An exception at any point of entering or ending (KeyboardInterrupt,
 RecursionError, a warning turned into an error) leaves the slice either held
 by a live scope or given back, never lost: the inline fast path takes its
 bump back, the other paths hand what they hold to the memory's deferred
-releases without calling anything (a handler that needs a call could fail
-again where the stack is exhausted).
+releases. The handlers make no calls beyond one method of their own that
+makes none (a call in a handler could fail again where the Python stack is
+exhausted). tests/test_arena_faults.py injects an exception at every bytecode.
 """
 
 from __future__ import annotations
@@ -111,8 +112,8 @@ class Scope(Allocation):
         A live scope whose allocation is still held (below the top, and no gap
         of its own) hands it to the deferred releases; one already released is
         left alone (a released allocation is only ever left LIVE inside the
-        locked part of _end, whose own handler finishes it). Called from a
-        handler, so no calls inside (see the module docstring).
+        locked part of _end, whose own handler finishes it). Called from
+        handlers, so it makes no calls (see the module docstring).
         """
         if self._state == LIVE:
             chunk = self.chunk
@@ -124,7 +125,7 @@ class Scope(Allocation):
         """After an exception interrupted entering: give back what is held, without calls.
 
         Only a slice that was fully made (LIVE) is still held here: every step
-        before that takes its own allocation back.
+        before that takes its own allocation back. Makes no calls.
         """
         if self._state == LIVE:
             chunk = self.chunk
