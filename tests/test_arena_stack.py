@@ -6,6 +6,7 @@ Module: stagebuf._arena._stack. Pure CPU.
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +143,18 @@ def test_every_slice_is_aligned_and_live_slices_never_overlap(api: Api) -> None:
                 assert (other.view(np.uint8) == tag).all()
     for s, _, _ in reversed(live):
         s.__exit__(None, None, None)
+
+
+def test_a_stack_keeps_attributes_weak_references_and_a_settable_cap() -> None:
+    stack = sb.Stack()
+    stack.label = "frame temporaries"  # type: ignore[attr-defined]
+    assert weakref.ref(stack)() is stack
+    stack.max_capacity = 4 * KIB
+    with pytest.raises(sb.StackOverflowError, match="exceeds max_capacity=4096 bytes"):
+        stack.uninit_slice(64 * KIB, np.uint8).__enter__()
+    with pytest.raises(ValueError, match="max_capacity must be a non-negative int"):
+        stack.max_capacity = -1
+    stack.max_capacity = None
+    with stack.uninit_slice(64 * KIB, np.uint8):
+        pass
+    assert stack.bytes_in_use == 0

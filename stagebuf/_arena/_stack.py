@@ -46,7 +46,8 @@ class Stack:
     a stack must then be used from one thread only.
     """
 
-    __slots__ = ("_memory",)
+    # No __slots__: a Stack takes attributes and weak references, as it always did.
+    _memory: Memory
 
     def __init__(
         self,
@@ -80,8 +81,17 @@ class Stack:
 
     @property
     def max_capacity(self) -> int | None:
-        """The most bytes this stack may hold (``None``: no cap)."""
+        """The most bytes this stack may hold (``None``: no cap); may be changed.
+
+        A lower cap refuses new chunks past it; chunks held already stay.
+        """
         return self._memory.max_capacity
+
+    @max_capacity.setter
+    def max_capacity(self, value: int | None) -> None:
+        if value is not None:
+            value = non_negative_int(value, "Stack: max_capacity")
+        self._memory.max_capacity = value
 
     # -- the three scopes --------------------------------------------------
 
