@@ -111,8 +111,10 @@ def uninit_slice(
         memory = _memory()
     # FAST PATH, part 1 of 3 (parts 2 and 3: SliceScope.__enter__ and __exit__):
     # slice_scope's work written out for a count (or a 1-tuple of one) and a
-    # plain dtype seen before. The calls it saves are ~10% of a 4 KiB scope
-    # (`python -m stagebuf.bench arena`, "via slice_scope" row).
+    # plain dtype seen before, setting the slots slice_scope would set (the one
+    # place a module writes another's private fields). The calls it saves are
+    # ~5-13% of a 4 KiB scope (`python -m stagebuf.bench arena`, "via
+    # slice_scope" row).
     count = shape
     if type(count) is not int:
         count = shape[0] if type(shape) is tuple and len(shape) == 1 else -1
