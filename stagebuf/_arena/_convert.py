@@ -59,7 +59,9 @@ def convert(items: list[Any], dt: np.dtype[Any] | None, base: int) -> NDArray:
             src = np.asarray(items)
         except (ValueError, TypeError, OverflowError):
             src = None  # ragged or odd items: the conversion below names them
-        if src is not None and src.size:  # (no items: numpy calls [] floats)
+        # (No items: numpy calls [] floats. Text items: numpy parses them, see
+        # _lossless.)
+        if src is not None and src.size and src.dtype.kind not in "USV":
             loss = first_loss(src, dt)
             if loss is not None:
                 raise _item_error(items, src, dt, base, loss)

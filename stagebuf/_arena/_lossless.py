@@ -14,9 +14,14 @@ when it finds a value that would change. The rule, for a ``target`` dtype:
 * other numbers (``Fraction``, ``Decimal``, anything numpy holds as an object)
   into an integer or bool target must be whole (``TypeError`` otherwise) and
   in range (``ValueError``);
-* complex numbers into a real float target are refused with ``TypeError``;
+* complex numbers into a real float target, and text or objects into any
+  number target, are refused with ``TypeError`` (numpy's "same kind" rule);
 * everything else follows numpy (floats into a narrower float round, text
   into a sized string dtype is cut as ``np.array`` cuts it).
+
+One exception, in :func:`~._convert.convert`: a *list* of text items is parsed
+item by item as ``np.array`` parses it (``"5"`` -> 5; ``"x"`` raises
+``ValueError`` naming the item).
 """
 
 from __future__ import annotations
@@ -61,9 +66,9 @@ def first_loss(values: NDArray, target: np.dtype[Any]) -> Loss | None:
             return Loss(None, None, TypeError, not_whole_reason(target, "float"))
         if source.hasobject:
             return _first_inexact_object(values, target)
-        return None  # text: numpy parses it ("5" -> 5) or names the item it cannot
-    if source.kind == "c" and target.kind == "f":
-        return Loss(None, None, TypeError, f": complex values have no {target} value.")
+        return Loss(None, None, TypeError, f": {source} values are not numbers.")
+    if target.kind in "fc" and not np.can_cast(source, target, "same_kind"):
+        return Loss(None, None, TypeError, f": {source} values have no {target} value.")
     return None
 
 
