@@ -416,7 +416,9 @@ def test_max_vertices_hit_midframe(ctx: Any, fbo: Any, program: Any) -> None:
         _stage_red(stager)
         # Caught inside the frame: what was staged is uploaded.
         with stager.frame() as frame:
-            put(frame.reserve(6)[:3], 0.5, 0.0, GREEN)
+            six = frame.reserve(6)
+            six["in_pos"] = 5.0  # off screen: uninitialised vertices could land anywhere
+            put(six[:3], 0.5, 0.0, GREEN)
             with pytest.raises(
                 sb.StagingLimitError,
                 match=r"reserving 4 vertices would bring this frame to 10 vertices, past "
