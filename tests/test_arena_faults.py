@@ -517,3 +517,14 @@ def test_a_thread_stack_used_from_another_thread_is_refused() -> None:
     assert mine.bytes_in_use == before
     with sb.uninit_slice(10, F4):  # still fine on its own thread
         pass
+
+
+def test_text_into_numbers_arrays_refused_lists_parsed() -> None:
+    stack = sb.Stack()
+    with pytest.raises(TypeError, match=r"cannot convert an array of <U2 to dtype float32"):
+        stack.buffer(np.array(["s0", "s1"]), dtype=F4).__enter__()
+    with stack.buffer(["5", "6"], dtype=np.int32) as parsed:  # as np.array parses them
+        assert parsed.tolist() == [5, 6]
+    with pytest.raises(ValueError, match=r"item 1 \('x'\) does not fit dtype int32"):
+        stack.buffer(["5", "x"], dtype=np.int32).__enter__()
+    assert stack.bytes_in_use == 0
