@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arena import Stack, non_negative_int
+from ._drawlist import INDEXED, INSTANCED, MESH, PLAIN, Draw, State, equal, split_at_restarts
 from ._errors import StagerError, StagingLimitError
 from ._glstate import (
-    MERGEABLE,
     Binding,
     DrawState,
     check_gl,
@@ -39,6 +39,7 @@ from ._glstate import (
 from ._indices import IndexedRange, index_dtype, offset_indices
 from ._layout import VertexLayout
 from ._mesh import Mesh
+from ._slots import Slot, grown, shrinks
 from ._streams import HINT_WINDOW, SizeHint, Stream, forget_layouts
 
 __all__ = ["HINT_WINDOW", "ORPHAN_LIMIT_BYTES", "STRATEGIES", "Frame", "Stager", "StagerStats"]
@@ -52,7 +53,6 @@ ORPHAN_LIMIT_BYTES = 16 << 20
 place: orphaning a big buffer makes some drivers (llvmpipe) allocate and
 page-fault fresh storage every frame, which costs more than the stall it avoids."""
 
-_MIN_BUFFER_BYTES = 4096
 # GL_PRIMITIVE_RESTART_FIXED_INDEX: restart at the all-ones value of the index
 # type. moderngl enables restart at 0xFFFFFFFF only, which a uint16 never holds.
 _FIXED_RESTART = 0x8D69
@@ -64,9 +64,6 @@ _COMMAND = np.dtype([("words", np.uint32, 5)])
 
 _STATE_CACHE = 256  # checked draw states kept per stager
 _PRUNE_AT = 32  # vertex arrays cached per slot (or for meshes) before released ones are dropped
-
-# Draw command kinds.
-_PLAIN, _INDEXED, _INSTANCED, _MESH = range(4)
 
 
 @dataclass
@@ -92,115 +89,6 @@ class StagerStats:
     """The most bytes the stager's arena held at once."""
     arena_growths: int = 0
     """Chunks the stager's arena allocated (flat once warm)."""
-
-
-class _State:
-    """One draw's state: mode, program, layout, uniform values and textures."""
-
-    __slots__ = ("layout", "merge", "mode", "program", "textures", "uniforms")
-
-    def __init__(
-        self,
-        mode: int,
-        program: Any,
-        layout: VertexLayout,
-        uniforms: dict[str, Any] | None,
-        textures: dict[int, Any] | None,
-    ) -> None:
-        self.mode = mode
-        self.program = program
-        self.layout = layout
-        self.uniforms = uniforms
-        self.textures = textures
-        self.merge = MERGEABLE.get(mode, 0)  # vertices per primitive, if draws can merge
-
-    def same(self, other: _State) -> bool:
-        """Equal state: a draw of one is a draw of the other."""
-        return self is other or (
-            self.mode == other.mode
-            and self.program is other.program
-            and (self.layout is other.layout or self.layout == other.layout)
-            and _equal(self.uniforms, other.uniforms)
-            and _equal(self.textures, other.textures)
-        )
-
-
-def _equal(a: dict[Any, Any] | None, b: dict[Any, Any] | None) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except ValueError:  # numpy arrays as values: not comparable as one truth value
-        return False
-
-
-class _Draw:
-    """One draw call: ``first``/``count`` in vertices, indices or instances by kind.
-
-    ``base`` is the base vertex of an indexed draw (its vertex array is bound
-    there) or the mesh of an instanced or mesh draw. ``ranges`` counts the
-    reserves merged into it, from ``range_start`` in the frame's range list.
-    """
-
-    __slots__ = ("base", "command", "count", "first", "kind", "range_start", "ranges", "state")
-
-    def __init__(
-        self, kind: int, state: _State, first: int, count: int, base: Any, range_start: int
-    ) -> None:
-        self.kind = kind
-        self.state = state
-        self.first = first
-        self.count = count
-        self.base = base
-        self.range_start = range_start
-        self.ranges = 1
-        self.command = -1  # its indirect draw command in the index buffer, when it has one
-
-
-class _Slot:
-    """One GL vertex buffer (plus optional index buffer) and the vertex arrays over it."""
-
-    __slots__ = ("ibo", "ibo_bytes", "offsets", "shrink", "vaos", "vbo", "vbo_bytes")
-
-    def __init__(self) -> None:
-        self.vbo: Any = None
-        self.vbo_bytes = 0
-        self.ibo: Any = None
-        self.ibo_bytes = 0
-        self.vaos: dict[tuple[Any, ...], Any] = {}
-        self.offsets: dict[tuple[Any, ...], int] = {}  # byte offset each rebindable VAO is at
-        self.shrink = False  # trim() asked for smaller buffers at the next upload
-
-    def nbytes(self) -> int:
-        return self.vbo_bytes + self.ibo_bytes
-
-    def drop_vaos(self) -> None:
-        for vao in self.vaos.values():
-            vao.release()
-        self.vaos.clear()
-        self.offsets.clear()
-
-    def replace(self, vbo: Any, vbo_bytes: int, ibo: Any, ibo_bytes: int) -> None:
-        """Put new buffers in place of the old ones, releasing those and their vertex arrays."""
-        if vbo is not None and vbo is not self.vbo:
-            self.drop_vaos()
-            if self.vbo is not None:
-                self.vbo.release()
-            self.vbo, self.vbo_bytes = vbo, vbo_bytes
-        if ibo is not None and ibo is not self.ibo:
-            self.drop_vaos()
-            if self.ibo is not None:
-                self.ibo.release()
-            self.ibo, self.ibo_bytes = ibo, ibo_bytes
-
-    def release(self) -> None:
-        self.drop_vaos()
-        for obj in (self.vbo, self.ibo):
-            if obj is not None:
-                obj.release()
-        self.vbo = self.ibo = None
-        self.vbo_bytes = self.ibo_bytes = 0
-        self.shrink = False
 
 
 class Frame:
@@ -234,8 +122,8 @@ class Frame:
         self._stager = stager
         self._vertices = stager._vertex_stream  # frames never overlap: one pair per stager
         self._indices: Stream | None = None
-        self._draws: list[_Draw] = []
-        self._last: _Draw | None = None
+        self._draws: list[Draw] = []
+        self._last: Draw | None = None
         self._ranges: list[tuple[int, int]] = []  # (first, count) of each reserve
         self._indexed: list[IndexedRange] = []
         self._vertex_total = 0  # vertices and instance records reserved
@@ -309,7 +197,7 @@ class Frame:
         last = self._last
         if (
             last is not None
-            and last.kind == _PLAIN
+            and last.kind == PLAIN
             and last.first + last.count == first
             and (last.state is state or last.state.same(state))
         ):
@@ -318,7 +206,7 @@ class Frame:
                 last.count += n
                 last.ranges += 1
                 return view
-        self._push(_Draw(_PLAIN, state, first, n, None, len(self._ranges) - 1))
+        self._push(Draw(PLAIN, state, first, n, None, len(self._ranges) - 1))
         return view
 
     def reserve_indexed(
@@ -385,7 +273,7 @@ class Frame:
         merges = (
             size
             and last is not None
-            and last.kind == _INDEXED
+            and last.kind == INDEXED
             and last.first + last.count == ifirst
             and not ni % size
             and not last.count % size
@@ -414,7 +302,7 @@ class Frame:
             draw.count += ni
             draw.ranges += 1
         else:
-            draw = _Draw(_INDEXED, state, ifirst, ni, base, len(self._ranges) - 1)
+            draw = Draw(INDEXED, state, ifirst, ni, base, len(self._ranges) - 1)
             self._push(draw)
             if base:
                 self._has_commands = True
@@ -482,7 +370,7 @@ class Frame:
         last = self._last
         if (
             last is not None
-            and last.kind == _INSTANCED
+            and last.kind == INSTANCED
             and last.base is mesh
             and last.first + last.count == first
             and last.state.same(state)
@@ -490,7 +378,7 @@ class Frame:
             last.count += n
             last.ranges += 1
         else:
-            self._push(_Draw(_INSTANCED, state, first, n, mesh, len(self._ranges) - 1))
+            self._push(Draw(INSTANCED, state, first, n, mesh, len(self._ranges) - 1))
             if first:  # records past the buffer's start: a base instance is needed
                 self._has_commands = True
             if mesh.index_dtype == np.uint16:
@@ -517,7 +405,7 @@ class Frame:
             "draw", mesh.mode if mode is None else mode, program, mesh.layout, uniforms, textures
         )
         self._ranges.append((0, mesh.draw_count))
-        self._push(_Draw(_MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1))
+        self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1))
         if mesh.index_dtype == np.uint16:
             self._fixed_restart = True
 
@@ -530,7 +418,7 @@ class Frame:
         self._stager._binding(self._default.program, layout, None, where)
         self._default_checked = self._stager._default_checked = True
 
-    def _push(self, draw: _Draw) -> None:
+    def _push(self, draw: Draw) -> None:
         self._draws.append(draw)
         self._last = draw
 
@@ -544,7 +432,7 @@ class Frame:
         textures: Any,
         *,
         instanced: bool = False,
-    ) -> _State:
+    ) -> State:
         """Check one draw's options and fill in the stager's defaults.
 
         Checked states are cached on the stager by their options (when those are
@@ -578,15 +466,15 @@ class Frame:
                 state.mode == base.mode
                 and state.program is base.program
                 and state.layout is base.layout
-                and _equal(state.uniforms, uniforms or None)
-                and _equal(state.textures, textures or None)
+                and equal(state.uniforms, uniforms or None)
+                and equal(state.textures, textures or None)
             ):
                 return state
         uniforms = check_uniforms(base.program, uniforms, where) if uniforms else None
         textures = (
             check_textures(textures, where, stager.ctx, stager._texture_units) if textures else None
         )
-        state = _State(base.mode, base.program, base.layout, uniforms, textures)
+        state = State(base.mode, base.program, base.layout, uniforms, textures)
         if key is not None:  # hashable options hold no mutable values: safe to keep
             if len(states) >= _STATE_CACHE:
                 states.clear()
@@ -601,7 +489,7 @@ class Frame:
         layout: VertexLayout | None,
         *,
         instanced: bool,
-    ) -> _State:
+    ) -> State:
         stager = self._stager
         key = (mode, program, layout, instanced)
         mode = stager._mode if mode is None else check_mode(mode, where)
@@ -616,7 +504,7 @@ class Frame:
             if layout.usage == "i":
                 raise ValueError(_per_instance_message(where, layout))
             stager._binding(program, layout, None, where)
-        state = _State(mode, program, layout, None, None)
+        state = State(mode, program, layout, None, None)
         if len(stager._states) >= _STATE_CACHE:
             stager._states.clear()  # programs made and dropped per frame: keep it bounded
         stager._states[key] = state
@@ -738,7 +626,7 @@ class Stager:
         self._mode = check_mode(mode, "Stager")
         self._bindings: dict[tuple[Any, ...], Binding] = {}
         self._programs: set[Any] = set()  # programs checked against the layout
-        self._states: dict[tuple[Any, ...], _State] = {}  # checked draw states
+        self._states: dict[tuple[Any, ...], State] = {}  # checked draw states
         self._program = self._own_program(program, "Stager")
         self.index_dtype = index_dtype_ = _index_dtype(index_dtype)
         self._restart = int(np.iinfo(index_dtype_).max)
@@ -749,10 +637,10 @@ class Stager:
         self._stack = stack if stack is not None else Stack(thread_safe=False)
         self._ring_size = ring_size
         self._strategy = ""
-        self._slots: list[_Slot] = []
+        self._slots: list[Slot] = []
         self._next_slot = 0
-        self._drawn: _Slot | None = None  # the slot holding the last uploaded frame
-        self._draws: list[_Draw] = []
+        self._drawn: Slot | None = None  # the slot holding the last uploaded frame
+        self._draws: list[Draw] = []
         self._ranges: list[tuple[int, int]] = []
         self._mesh_vaos: dict[tuple[Any, Mesh], Any] = {}
         self._fixed_restart = False  # the last frame draws uint16 indices
@@ -815,7 +703,7 @@ class Stager:
 
     def _new_default(self) -> None:
         """The state of a range that names no option (checked at its first reserve)."""
-        self._default_state = _State(self._mode, self._program, self._layout, None, None)
+        self._default_state = State(self._mode, self._program, self._layout, None, None)
         self._default_checked = False
 
     def _refuse_in_frame(self, what: str) -> None:
@@ -847,7 +735,7 @@ class Stager:
             slot.release()
         slots = slots[:want]
         while len(slots) < want:
-            slots.append(_Slot())
+            slots.append(Slot())
         self._slots = slots
         self._next_slot = 1 % want if self._drawn is not None else 0
         self._strategy = strategy
@@ -889,7 +777,7 @@ class Stager:
                 state = draw.state
                 uniforms.apply(state.program, state.uniforms, state.textures)
                 vao = self._vao(slot, draw)
-                if mode is None or draw.kind >= _INSTANCED:
+                if mode is None or draw.kind >= INSTANCED:
                     calls += self._draw(vao, draw, state.mode if mode is None else mode)
                     continue
                 calls += self._draw_ranges(vao, draw, mode)
@@ -1027,10 +915,10 @@ class Stager:
         self.stats.arena_high_water_bytes = self._stack.high_water_bytes
         self.stats.arena_growths = self._stack.growths
 
-    def _vao(self, slot: _Slot, draw: _Draw) -> Any:
+    def _vao(self, slot: Slot, draw: Draw) -> Any:
         """The cached vertex array for a draw (made on first use)."""
         state = draw.state
-        if draw.kind == _MESH:
+        if draw.kind == MESH:
             mesh = draw.base
             mesh.check_usable("render()")
             key: tuple[Any, ...] = (state.program, mesh)
@@ -1042,16 +930,16 @@ class Stager:
                 vao = self._make_vao(state.program, mesh.vertex_buffer, binding, mesh=mesh)
                 self._mesh_vaos[key] = vao
             return vao
-        if draw.kind == _INSTANCED:
+        if draw.kind == INSTANCED:
             draw.base.check_usable("render()")
             key = (state.program, state.layout, draw.base)
         else:
-            key = (state.program, state.layout, draw.kind == _INDEXED)
+            key = (state.program, state.layout, draw.kind == INDEXED)
         vao = slot.vaos.get(key)
         if vao is None:
             if len(slot.vaos) >= _PRUNE_AT:
                 self._forget_released()
-            if draw.kind == _INSTANCED:
+            if draw.kind == INSTANCED:
                 mesh = draw.base
                 binding = self._binding(state.program, mesh.layout, state.layout, "render()")
                 vao = self._make_vao(
@@ -1059,12 +947,12 @@ class Stager:
                 )
             else:
                 binding = self._binding(state.program, state.layout, None, "render()")
-                ibo = slot.ibo if draw.kind == _INDEXED else None
+                ibo = slot.ibo if draw.kind == INDEXED else None
                 vao = self._make_vao(state.program, slot.vbo, binding, ibo=ibo)
             slot.vaos[key] = vao
         return vao
 
-    def _normalised(self, state: _State) -> bool:
+    def _normalised(self, state: State) -> bool:
         """Whether the draw's program reads a normalised attribute of its layout."""
         binding = self._binding(state.program, state.layout, None, "reserve_indexed")
         return any(bind[4] for bind in binding.vertex_binds)
@@ -1109,25 +997,25 @@ class Stager:
         self.stats.vertex_arrays_created += 1
         return vao
 
-    def _draw(self, vao: Any, draw: _Draw, mode: int) -> int:
+    def _draw(self, vao: Any, draw: Draw, mode: int) -> int:
         """Issue one draw call; return 1."""
         kind = draw.kind
         if draw.command >= 0:
             assert self._drawn is not None
             vao.render_indirect(self._drawn.ibo, mode, count=1, first=draw.command)
-        elif kind == _PLAIN:
+        elif kind == PLAIN:
             vao.render(mode, vertices=draw.count, first=draw.first)
-        elif kind == _INDEXED:
+        elif kind == INDEXED:
             self._point(vao, draw, draw.base * draw.state.layout.stride)
             vao.render(mode, vertices=draw.count, first=draw.first)
-        elif kind == _INSTANCED:
+        elif kind == INSTANCED:
             self._point(vao, draw, draw.first * draw.state.layout.stride)
             vao.render(mode, vertices=draw.base.draw_count, instances=draw.count)
         else:
             vao.render(mode, vertices=draw.count)
         return 1
 
-    def _draw_ranges(self, vao: Any, draw: _Draw, mode: int) -> int:
+    def _draw_ranges(self, vao: Any, draw: Draw, mode: int) -> int:
         """Draw a plain or indexed draw's ranges one by one in ``mode``; return the calls."""
         ranges = self._ranges[draw.range_start : draw.range_start + draw.ranges]
         if draw.command >= 0:  # rebased: each range has its own indirect command
@@ -1141,7 +1029,7 @@ class Stager:
                 if count:
                     vao.render_indirect(self._drawn.ibo, mode, count=1, first=command)
             return sum(1 for _, count in ranges if count)
-        if draw.kind == _INDEXED:
+        if draw.kind == INDEXED:
             self._point(vao, draw, draw.base * draw.state.layout.stride)
         calls = 0
         for first, count in ranges:
@@ -1150,14 +1038,14 @@ class Stager:
                 calls += 1
         return calls
 
-    def _point(self, vao: Any, draw: _Draw, offset: int) -> None:
+    def _point(self, vao: Any, draw: Draw, offset: int) -> None:
         """Bind the draw's per-vertex (indexed) or per-instance attributes at ``offset``
         bytes into the frame's buffer: moderngl has no base-vertex or base-instance draw
         call, and contexts before GL 4.2 no indirect one with a base instance."""
         slot = self._drawn
         assert slot is not None
         state = draw.state
-        if draw.kind == _INSTANCED:
+        if draw.kind == INSTANCED:
             key: tuple[Any, ...] = (state.program, state.layout, draw.base)
             binding = self._binding(state.program, draw.base.layout, state.layout, "render()")
             binds = binding.instance_binds
@@ -1200,7 +1088,7 @@ class Stager:
         idx = frame._indices
         if frame._indexed:
             offset_indices(frame._indexed, self._restart)
-            _split_at_restarts(frame)
+            frame._draws = split_at_restarts(frame._draws, frame._indexed, frame._ranges)
         n_indices = 0 if idx is None else idx.nbytes // self.index_dtype.itemsize
         idx = self._commands(frame)
         vbytes = verts.nbytes
@@ -1210,16 +1098,10 @@ class Stager:
         slot = self._slots[self._next_slot]
         vbo = ibo = None
         try:
-            if (
-                slot.vbo is None
-                or vbytes > slot.vbo_bytes
-                or _shrinks(slot, slot.vbo_bytes, vbytes)
-            ):
+            if slot.vbo is None or vbytes > slot.vbo_bytes or shrinks(slot, slot.vbo_bytes, vbytes):
                 vbo, vsize = self._new_buffer(max(vbytes, 4))
             if ibytes and (
-                slot.ibo is None
-                or ibytes > slot.ibo_bytes
-                or _shrinks(slot, slot.ibo_bytes, ibytes)
+                slot.ibo is None or ibytes > slot.ibo_bytes or shrinks(slot, slot.ibo_bytes, ibytes)
             ):
                 ibo, isize = self._new_buffer(ibytes)
             writes = self._write(vbo or slot.vbo, verts) if vbytes else 0
@@ -1260,18 +1142,18 @@ class Stager:
             return idx
         for draw in frame._draws:
             kind = draw.kind
-            if not draw.count or not draw.base or kind in (_PLAIN, _MESH):
+            if not draw.count or not draw.base or kind in (PLAIN, MESH):
                 continue  # drawn from the start of the buffer: no base to carry
-            if kind == _INSTANCED and (not draw.first or not self._indirect):
+            if kind == INSTANCED and (not draw.first or not self._indirect):
                 continue
             if idx is None:
                 idx = frame._indices = self._index_stream
                 idx.open_first(_COMMAND.itemsize * 16, _COMMAND.itemsize)
             # A merged rebased draw also gets one command per range, for render(mode=).
-            extra = draw.ranges if kind == _INDEXED and draw.ranges > 1 else 0
+            extra = draw.ranges if kind == INDEXED and draw.ranges > 1 else 0
             command, draw.command = idx.take(1 + extra, _COMMAND, _COMMAND.itemsize, _COMMAND)
             words = command["words"]
-            if kind == _INDEXED:  # count, instances, first index, base vertex, base instance
+            if kind == INDEXED:  # count, instances, first index, base vertex, base instance
                 words[0] = (draw.count, 1, draw.first, draw.base, 0)
                 for j in range(extra):
                     first, count = frame._ranges[draw.range_start + j]
@@ -1284,7 +1166,7 @@ class Stager:
 
     def _new_buffer(self, needed: int) -> tuple[Any, int]:
         """A new GL buffer of the next capacity for ``needed`` bytes, checked: (buffer, bytes)."""
-        size = _grown(needed)
+        size = grown(needed)
         buffer = self.ctx.buffer(reserve=size, dynamic=True)
         self.stats.buffers_created += 1
         try:
@@ -1308,27 +1190,6 @@ class Stager:
         return writes
 
 
-def _split_at_restarts(frame: Frame) -> None:
-    """Draw merged indexed ranges that hold the restart index one by one.
-
-    A restart resets primitive assembly, so indices left over before it would
-    join the next range's primitives in a merged draw. Whether a range holds one
-    is known only once its indices are written, so merging is undone here.
-    """
-    split = {id(r.draw) for r in frame._indexed if r.restarts}
-    if not split:
-        return
-    draws: list[_Draw] = []
-    for draw in frame._draws:
-        if id(draw) not in split or draw.ranges == 1:
-            draws.append(draw)
-            continue
-        for j in range(draw.range_start, draw.range_start + draw.ranges):
-            first, count = frame._ranges[j]
-            draws.append(_Draw(_INDEXED, draw.state, first, count, draw.base, j))
-    frame._draws = draws
-
-
 def _index_dtype(value: object) -> np.dtype[Any]:
     try:
         return index_dtype(value)
@@ -1339,13 +1200,3 @@ def _index_dtype(value: object) -> np.dtype[Any]:
 def _released(obj: object) -> bool:
     """A released moderngl object or Mesh (other cache-key parts are never released)."""
     return obj.released if isinstance(obj, Mesh) else is_released(obj)
-
-
-def _shrinks(slot: _Slot, capacity: int, needed: int) -> bool:
-    """After trim(): re-make a buffer far bigger than what the frames now need."""
-    return slot.shrink and capacity > 4 * _grown(needed)
-
-
-def _grown(needed: int) -> int:
-    """The capacity for ``needed`` bytes: a power of two, at least _MIN_BUFFER_BYTES."""
-    return max(_MIN_BUFFER_BYTES, 1 << max(needed - 1, 0).bit_length())
