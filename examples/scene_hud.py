@@ -336,8 +336,6 @@ class SceneHud:
             program=self.star_program,
             uniforms={**world, "u_point_size": point_size},
         )
-        if not len(stars):
-            return  # stagebuf 0.1's write_attribute cannot copy zero records
         twinkle = 0.6 + 0.4 * np.sin(self.star_rate * np.float32(t) + self.star_phase)
         self.star_rgba[:, 3] = (255 * twinkle).astype(np.uint8)
         sb.write_attribute(stars, "in_pos", self.star_pos)
@@ -366,8 +364,6 @@ class SceneHud:
                 continue
             n = int(side.sum())
             belt = frame.reserve(3 * n, uniforms=world).reshape(n, 3)
-            if not n:
-                continue  # an empty range is legal; write_attribute of nothing is not (0.1)
             sb.write_attribute(belt, "in_pos", rocks[side].astype(np.float32))
             sb.write_attribute(belt, "in_color", self.rock_rgba[side][:, None, :])
 

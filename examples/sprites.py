@@ -180,10 +180,6 @@ class Sprites:
                 inst = frame.reserve_instances(
                     self.quad, n, uniforms=screen, textures={0: self.textures[kind]}
                 )
-                if not n:
-                    # An empty range is legal (it draws nothing), but stagebuf 0.1's
-                    # write_attribute cannot copy zero records: skip the copies.
-                    continue
                 sb.write_attribute(inst, "in_offset", self.pos[sl])
                 sb.write_attribute(inst, "in_color", self.color[sl])
                 sb.write_attribute(inst, "in_size", self.side[sl])
