@@ -34,6 +34,7 @@ from ._staging import HINT_WINDOW, ORPHAN_LIMIT_BYTES, STRATEGIES, Frame, Stager
 
 __all__ = [
     "ALIGNMENT",
+    "ARENA_BACKEND",
     "CHECKED_ENV",
     "HINT_WINDOW",
     "ORPHAN_LIMIT_BYTES",
@@ -65,3 +66,8 @@ __all__ = [
 ]
 
 __version__ = "0.2.0"
+
+ARENA_BACKEND = "python"
+"""Which implementation of the arena's scope fast path this process uses: ``"python"``.
+A compiled one (``"c"``, with ``STAGEBUF_PURE_PYTHON=1`` forcing ``"python"``) is
+planned; until it is built, every process runs the pure-Python arena."""

@@ -307,7 +307,10 @@ class Binding:
                 f"  program attributes:  {', '.join(required) or '(none)'}\n"
                 f"  mesh layout:         {_listed(layout)}\n"
                 f"  instance layout:     {_listed(instance_layout)}\n"
-                + "\n".join(str(err).splitlines()[3:])
+                + "\n".join(str(err).splitlines()[3:]).replace(
+                    "but the layout has no attribute of that name",
+                    "but neither the mesh's layout nor the instance layout has it",
+                )
             ) from None
         self.vertex_format, self.vertex_names = layout.format_for(per_vertex)
         self.vertex_binds = _binds(program, layout, self.vertex_names, required)

@@ -46,6 +46,7 @@ class IndexedRange:
     relative to its draw's base vertex (``delta``), and its vertex count."""
 
     __slots__ = (
+        "call",
         "delta",
         "draw",
         "first_vertex",
@@ -65,6 +66,7 @@ class IndexedRange:
         vertex_count: int,
         first_vertex: int,
         draw: object,
+        call: int,
     ) -> None:
         self.indices = indices
         self.segment = segment  # the arena slice (typed) holding the indices ...
@@ -73,6 +75,7 @@ class IndexedRange:
         self.vertex_count = vertex_count
         self.first_vertex = first_vertex  # for messages: the range's place in the frame
         self.draw = draw  # the draw call it is part of
+        self.call = call  # for messages: which reserve_indexed of the frame (1 = the first)
         self.restarts = False  # set by offset_indices: the range holds the restart index
 
 
@@ -173,7 +176,9 @@ def _joined(run: list[IndexedRange]) -> NDArray:
 
 def _raise_out_of_range(top: int, r: IndexedRange) -> None:
     raise ValueError(
-        f"index {top} in the indexed range starting at vertex {r.first_vertex} is out of "
-        f"range: that range has {r.vertex_count} vertices (indices are relative to it; "
-        f"the restart index, all bits set, is the only other value allowed)."
+        f"index {top} in the indexed range of reserve_indexed call {r.call} of this frame "
+        f"(its vertices start at vertex {r.first_vertex} of the frame) is out of range: that "
+        f"range has {r.vertex_count} vertices (indices are relative to it; the restart index, "
+        f"all bits set, is the only other value allowed). Indices are checked when the frame "
+        f"is uploaded, at the end of its `with` block; the frame was not uploaded."
     )

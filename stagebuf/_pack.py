@@ -76,11 +76,26 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
         lead = src.shape[: src.ndim - len(per_vertex)]
         per_word = int(np.prod(per_vertex, dtype=np.int64))  # components in one word
         flat = src.reshape((*lead, per_word))  # explicit: -1 is ambiguous for 0 vertices
-        np.copyto(words, flat.view(words.dtype).reshape(lead))
+        try:
+            np.copyto(words, flat.view(words.dtype).reshape(lead))
+        except ValueError as err:
+            raise _shape_error(arr, verts, name, ftype) from err
         return
     if arr.dtype != base:
         _refuse_lossy(arr, base, name)
-    verts[name] = arr
+    try:
+        verts[name] = arr
+    except ValueError as err:
+        raise _shape_error(arr, verts, name, ftype) from err
+
+
+def _shape_error(arr: NDArray, verts: NDArray, name: str, ftype: np.dtype[Any]) -> ValueError:
+    per = f" x {ftype.shape}" if ftype.shape else ""
+    return ValueError(
+        f"write_attribute: values of shape {arr.shape} do not fit attribute {name!r} of "
+        f"{verts.shape[0] if verts.ndim else 1} vertices ({verts.shape}{per}); give one "
+        f"value per vertex, or one value for all."
+    )
 
 
 def _refuse_lossy(arr: NDArray, base: np.dtype[Any], name: str) -> None:

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from ._arena import Stack, non_negative_int
 from ._drawlist import INDEXED, INSTANCED, MESH, PLAIN, Draw, State, equal, split_at_restarts
-from ._errors import StagerError, StagingLimitError
+from ._errors import LayoutMismatchError, StagerError, StagingLimitError
 from ._glstate import (
     Binding,
     DrawState,
@@ -310,7 +310,11 @@ class Frame:
                 self._fixed_restart = True
         segment, origin = indices.typed[dtype]
         local = ifirst - origin // dtype.itemsize
-        self._indexed.append(IndexedRange(idx, segment, local, first - draw.base, nv, first, draw))
+        self._indexed.append(
+            IndexedRange(
+                idx, segment, local, first - draw.base, nv, first, draw, len(self._indexed) + 1
+            )
+        )
         return verts, idx
 
     def reserve_instances(
@@ -401,9 +405,23 @@ class Frame:
                 "draw() outside a frame: use it inside `with stager.frame() as frame:`."
             )
         _check_mesh(mesh, self._stager.ctx, "draw")
-        state = self._state(
-            "draw", mesh.mode if mode is None else mode, program, mesh.layout, uniforms, textures
-        )
+        try:
+            state = self._state(
+                "draw",
+                mesh.mode if mode is None else mode,
+                program,
+                mesh.layout,
+                uniforms,
+                textures,
+            )
+        except LayoutMismatchError as err:
+            if program is not None:
+                raise
+            raise LayoutMismatchError(
+                f"draw: the stager's default program does not read this mesh (a sprite "
+                f"stager's program reads per-instance attributes too); pass the program "
+                f"that draws it: frame.draw(mesh, program=...).\n{err}"
+            ) from None
         self._ranges.append((0, mesh.draw_count))
         self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1))
         if mesh.index_dtype == np.uint16:

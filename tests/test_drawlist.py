@@ -379,7 +379,11 @@ def test_many_indexed_ranges_are_checked_each(ctx: Any, progs: dict[str, Any]) -
     # Past a handful of ranges the check runs vectorised: it must still name the bad one.
     with sb.Stager(ctx, LAYOUT, progs["tri"]) as stager:
         with (
-            pytest.raises(ValueError, match=r"index 4 in the indexed range starting at vertex 80 "),
+            pytest.raises(
+                ValueError,
+                match=r"index 4 in the indexed range of reserve_indexed call 21 of this frame "
+                r"\(its vertices start at vertex 80 of the frame\)",
+            ),
             stager.frame() as frame,
         ):
             for k in range(40):
@@ -1010,3 +1014,18 @@ def test_old_gl_refuses_normalised_instances_past_the_start(
             assert frame.vertex_count == 2
         stager.render()
     mesh.release()
+
+
+def test_draw_names_the_default_program_it_tried(ctx: Any, progs: dict[str, Any]) -> None:
+    mesh = quad_mesh(ctx)
+    with sb.Stager(ctx, INSTANCE, progs["sprite"]) as stager, stager.frame() as frame:
+        with pytest.raises(
+            sb.LayoutMismatchError,
+            match=r"(?s)draw: the stager's default program does not read this mesh.*"
+            r"frame.draw\(mesh, program=\.\.\.\).*in_offset",
+        ):
+            frame.draw(mesh)
+        alone = ctx.program(vertex_shader=MESH_VS, fragment_shader=DOT_FS)
+        frame.draw(mesh, program=alone)  # the program that draws it: fine
+    mesh.release()
+    alone.release()

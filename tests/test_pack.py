@@ -92,3 +92,16 @@ def test_write_attribute_takes_bools_as_zero_and_one() -> None:
 def test_write_attribute_unknown_name() -> None:
     with pytest.raises(KeyError, match=r"no attribute 'in_uv' in this vertex array; it has in_pos"):
         sb.write_attribute(verts(1), "in_uv", [[0, 0]])
+
+
+def test_write_attribute_names_a_shape_that_does_not_fit() -> None:
+    verts = np.zeros(3, sb.VertexLayout(in_pos="2f", in_color="4f1").dtype)
+    with pytest.raises(
+        ValueError, match=r"write_attribute: values of shape \(2, 2\) do not fit attribute 'in_pos'"
+    ):
+        sb.write_attribute(verts, "in_pos", np.zeros((2, 2), np.float32))
+    with pytest.raises(
+        ValueError, match=r"values of shape \(2, 4\) do not fit attribute 'in_color'"
+    ):
+        sb.write_attribute(verts, "in_color", np.zeros((2, 4), np.int64))
+    assert not verts["in_pos"].any()  # nothing written
