@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from arena_kinds import KINDS, Api, api_of
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +81,17 @@ def fbo(ctx: Any, _session_fbo: Any) -> Any:
     ctx.viewport = (0, 0, FBO_SIZE, FBO_SIZE)
     ctx.disable(moderngl.BLEND)
     return _session_fbo
+
+
+@pytest.fixture(params=KINDS)
+def api(request: pytest.FixtureRequest) -> Iterator[Api]:
+    """Each kind of stack the arena tests run on (see arena_kinds.KINDS)."""
+    yield from api_of(request)
+
+
+@pytest.fixture
+def fast() -> Any:
+    """An owned stack that takes the inline fast paths (no lock, not checked)."""
+    import stagebuf as sb
+
+    return sb.Stack(thread_safe=False)

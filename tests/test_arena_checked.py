@@ -8,26 +8,14 @@ from __future__ import annotations
 import gc
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from arena_kinds import KINDS, Api, api_of, overlaps, span
+from arena_kinds import overlaps, span
 
 import stagebuf as sb
-
-
-@pytest.fixture(params=KINDS)
-def api(request: pytest.FixtureRequest) -> Iterator[Api]:
-    yield from api_of(request)
-
-
-@pytest.fixture
-def fast() -> sb.Stack:
-    """An owned stack that takes the inline fast paths (no lock, not checked)."""
-    return sb.Stack(thread_safe=False)
-
 
 # --------------------------------------------------------------------------
 # Checked mode

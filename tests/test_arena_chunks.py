@@ -6,26 +6,14 @@ Modules: stagebuf._arena._chunks and _memory. Pure CPU.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from arena_kinds import KIB, KINDS, MIB, ZERO_SIZED, Api, api_of, gen_ints, overlaps, span
+from arena_kinds import KIB, MIB, ZERO_SIZED, Api, gen_ints, overlaps, span
 
 import stagebuf as sb
-
-
-@pytest.fixture(params=KINDS)
-def api(request: pytest.FixtureRequest) -> Iterator[Api]:
-    yield from api_of(request)
-
-
-@pytest.fixture
-def fast() -> sb.Stack:
-    """An owned stack that takes the inline fast paths (no lock, not checked)."""
-    return sb.Stack(thread_safe=False)
-
 
 # --------------------------------------------------------------------------
 # Growth and re-use

@@ -13,21 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from arena_kinds import HUGE, KINDS, ZERO_SIZED, Api, api_of, gen_ints, overlaps, round64, span
+from arena_kinds import HUGE, ZERO_SIZED, Api, gen_ints, overlaps, round64, span
 
 import stagebuf as sb
-
-
-@pytest.fixture(params=KINDS)
-def api(request: pytest.FixtureRequest) -> Iterator[Api]:
-    yield from api_of(request)
-
-
-@pytest.fixture
-def fast() -> sb.Stack:
-    """An owned stack that takes the inline fast paths (no lock, not checked)."""
-    return sb.Stack(thread_safe=False)
-
 
 # --------------------------------------------------------------------------
 # uninit_slice() and uninit()

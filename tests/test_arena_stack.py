@@ -7,26 +7,13 @@ from __future__ import annotations
 
 import random
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from arena_kinds import KIB, KINDS, Api, api_of, overlaps, span
+from arena_kinds import KIB, Api, overlaps, span
 
 import stagebuf as sb
-
-
-@pytest.fixture(params=KINDS)
-def api(request: pytest.FixtureRequest) -> Iterator[Api]:
-    yield from api_of(request)
-
-
-@pytest.fixture
-def fast() -> sb.Stack:
-    """An owned stack that takes the inline fast paths (no lock, not checked)."""
-    return sb.Stack(thread_safe=False)
-
 
 # --------------------------------------------------------------------------
 # Owned stacks: counters, trim, alignment, overlap
