@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from ._arena import (
     ALIGNMENT,
+    ARENA_BACKEND,
     CHECKED_ENV,
+    PURE_PYTHON_ENV,
     Stack,
     buffer,
     thread_stack,
@@ -38,6 +40,7 @@ __all__ = [
     "CHECKED_ENV",
     "HINT_WINDOW",
     "ORPHAN_LIMIT_BYTES",
+    "PURE_PYTHON_ENV",
     "STRATEGIES",
     "EscapedViewWarning",
     "Frame",
@@ -66,8 +69,3 @@ __all__ = [
 ]
 
 __version__ = "0.2.0"
-
-ARENA_BACKEND = "python"
-"""Which implementation of the arena's scope fast path this process uses: ``"python"``.
-A compiled one (``"c"``, with ``STAGEBUF_PURE_PYTHON=1`` forcing ``"python"``) is
-planned; until it is built, every process runs the pure-Python arena."""

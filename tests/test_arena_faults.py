@@ -119,6 +119,8 @@ def _scenarios() -> dict[str, tuple[Callable[[], sb.Stack], Callable[[], Any]]]:
 
 
 SCENARIOS = list(_scenarios())
+# Made, entered and ended in C on the compiled backend, start to end.
+COMPILED_SCENARIOS = {"fast path", "tuple shape"}
 
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, MemoryError])
@@ -151,7 +153,9 @@ def test_an_exception_at_any_bytecode_leaks_nothing(name: str, exc: type[BaseExc
             assert stack.bytes_in_use == before
             if err is None:
                 break
-        assert n > 20  # the injector did reach the arena's bytecodes
+        # The injector did reach the arena's bytecodes; on the compiled backend
+        # the fast path's scopes run none (no Python code to interrupt).
+        assert n > 20 or (sb.ARENA_BACKEND == "c" and name in COMPILED_SCENARIOS), n
         assert np.array_equal(canary, np.arange(16))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 
 import stagebuf as sb
+from stagebuf._arena._scopes import SliceScope
 
 DESIGN_NAMES = [
     "buffer",
@@ -32,14 +34,35 @@ def test_design_names_are_exported() -> None:
         assert callable(getattr(sb.Frame, method))
 
 
-def test_arena_backend_is_pure_python_and_the_switch_is_accepted() -> None:
-    assert sb.ARENA_BACKEND == "python"
-    env = {**os.environ, "STAGEBUF_PURE_PYTHON": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", "import stagebuf; print(stagebuf.ARENA_BACKEND)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+def _compiled_module_built() -> bool:
+    return importlib.util.find_spec("stagebuf._arena._fast") is not None
+
+
+def _backend_in_child(env: dict[str, str]) -> str:
+    code = (
+        "import stagebuf, stagebuf._arena._thread_local as t; "
+        "print(stagebuf.ARENA_BACKEND, type(t.uninit_slice).__name__)"
     )
-    assert out.stdout.strip() == "python"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_arena_backend_is_the_compiled_one_where_it_is_built() -> None:
+    forced = os.environ.get(sb.PURE_PYTHON_ENV, "") == "1"
+    want = "c" if _compiled_module_built() and not forced else "python"
+    assert sb.ARENA_BACKEND == want
+    # The compiled backend takes over the thread-local function and the slice
+    # scopes' enter and exit; the Python ones stay the reference.
+    compiled = sb.ARENA_BACKEND == "c"
+    assert (type(sb.uninit_slice).__name__ == "builtin_function_or_method") is compiled
+    assert (SliceScope.__enter__.__qualname__ == "AllocationBase.slice_enter") is compiled
+
+
+def test_pure_python_switch_forces_the_python_arena() -> None:
+    env = {**os.environ, sb.PURE_PYTHON_ENV: "1"}
+    assert _backend_in_child(env) == "python function"
+    env[sb.PURE_PYTHON_ENV] = ""
+    want = "c builtin_function_or_method" if _compiled_module_built() else "python function"
+    assert _backend_in_child(env) == want

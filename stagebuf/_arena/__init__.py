@@ -6,6 +6,8 @@ one large chunk; each thread has its own default stack behind the module-level
 
 One idea per module, in the order a slice meets them:
 
+* :mod:`._backend`: which scope fast path runs, compiled (``_fast.c``) or
+  Python; :mod:`._fields`: the fields it reads, as Python classes;
 * :mod:`._checks`: argument checks (counts, dtypes, shapes);
 * :mod:`._chunks`: chunks and bump allocation (one allocator per kind of memory);
 * :mod:`._memory`: a stack's memory: both allocators, the cap, lock and counters;
@@ -21,6 +23,8 @@ One idea per module, in the order a slice meets them:
 
 from __future__ import annotations
 
+from ._backend import BACKEND as ARENA_BACKEND
+from ._backend import PURE_PYTHON_ENV
 from ._checks import non_negative_int
 from ._chunks import ALIGNMENT
 from ._lossless import Loss, first_loss
@@ -29,7 +33,9 @@ from ._thread_local import CHECKED_ENV, buffer, thread_stack, uninit, uninit_sli
 
 __all__ = [
     "ALIGNMENT",
+    "ARENA_BACKEND",
     "CHECKED_ENV",
+    "PURE_PYTHON_ENV",
     "Loss",
     "Stack",
     "buffer",

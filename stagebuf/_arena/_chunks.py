@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import StackOverflowError
+from ._backend import AllocationBase, ChunkBase
 from ._checked import POISON_BYTE, ObjectSlots
 
 __all__ = ["ALIGNMENT", "NO_CHUNK", "OBJECT_SLOT_BYTES", "Allocation", "Chunk", "ChunkAllocator"]
@@ -41,25 +42,16 @@ _SLOTS_PER_LINE = ALIGNMENT // OBJECT_SLOT_BYTES
 _PAGE = 4096  # bytes per memory page (the smallest on the platforms numpy runs on)
 
 
-class Chunk:
+class Chunk(ChunkBase):
     """One aligned allocation: ``array`` is 1-D (uint8 bytes, or object slots).
 
     Positions (``top``, allocation starts and stops) count units of the
-    allocator: bytes, or object slots.
+    allocator: bytes, or object slots. The fields the scope fast path reads
+    (``array``, ``top``, ``fast_limit``, ``bump_only``) live in the base (see
+    :mod:`._fields`).
     """
 
-    __slots__ = (
-        "allocator",
-        "array",
-        "bump_only",
-        "capacity",
-        "data",
-        "fast_limit",
-        "gaps",
-        "high_water_top",
-        "top",
-        "typed_views",
-    )
+    __slots__ = ("allocator", "capacity", "data", "gaps", "high_water_top", "typed_views")
 
     def __init__(self, allocator: ChunkAllocator | None, array: NDArray, capacity: int) -> None:
         self.allocator = allocator
@@ -104,17 +96,20 @@ NO_CHUNK = Chunk(None, np.empty(0, dtype=np.uint8), 0)
 NO_CHUNK.fast_limit = -1  # nothing fits: "no chunk for the fast path"
 
 
-class Allocation:
+class Allocation(AllocationBase):
     """Where one allocation lives: ``chunk`` (None: nothing held) and its units
-    ``start`` up to ``stop``. Scopes are allocations themselves (one object per scope)."""
+    ``start`` up to ``stop``. Scopes are allocations themselves (one object per scope).
 
-    __slots__ = ("chunk", "start", "stop")
+    The fields live in the base (see :mod:`._fields`), with the slice scopes'
+    own: one object layout for every allocation and scope, which the compiled
+    fast path needs.
+    """
+
+    __slots__ = ()
 
     # No __init__: a Python one would cost ~60 ns per scope on the hot path.
     # Whoever makes one sets `chunk` before anything reads it.
     chunk: Chunk | None
-    start: int
-    stop: int
 
 
 class ChunkAllocator:

@@ -10,6 +10,7 @@ changes silently.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ OBJECT = np.dtype(object)
 _INT64 = np.iinfo(np.int64)
 
 
-def to_objects(items: list[Any]) -> NDArray:
+def to_objects(items: Sequence[Any]) -> NDArray:
     """One object per item, kept as it is."""
     return np.fromiter(items, dtype=object, count=len(items))
 
@@ -43,7 +44,7 @@ def is_flexible(dt: np.dtype[Any]) -> bool:
     return dt.kind in "USV" and dt.itemsize == 0 and dt.fields is None
 
 
-def convert(items: list[Any], dt: np.dtype[Any] | None, base: int) -> NDArray:
+def convert(items: Sequence[Any], dt: np.dtype[Any] | None, base: int) -> NDArray:
     """Bulk-convert one batch of items to ``dt`` (None: inferred).
 
     ``base`` is the index of ``items[0]`` in the whole iterable, for messages.
@@ -73,7 +74,7 @@ def convert(items: list[Any], dt: np.dtype[Any] | None, base: int) -> NDArray:
         raise _bad_item(items, dt, base, err) from err
 
 
-def _infer(items: list[Any]) -> NDArray:
+def _infer(items: Sequence[Any]) -> NDArray:
     try:
         arr = np.asarray(items)
     except (ValueError, TypeError, OverflowError):  # ragged or odd items: keep objects
@@ -86,7 +87,7 @@ def _infer(items: list[Any]) -> NDArray:
     return arr
 
 
-def _all_text(items: list[Any], arr: NDArray) -> bool:
+def _all_text(items: Sequence[Any], arr: NDArray) -> bool:
     """Whether every leaf of ``items`` is text (numpy turns numbers mixed with text into text)."""
     kind = str if arr.dtype.kind == "U" else bytes
     leaves = np.empty(arr.shape, dtype=object)
@@ -95,7 +96,7 @@ def _all_text(items: list[Any], arr: NDArray) -> bool:
 
 
 def _item_error(
-    items: list[Any], src: NDArray, dt: np.dtype[Any], base: int, loss: Loss
+    items: Sequence[Any], src: NDArray, dt: np.dtype[Any], base: int, loss: Loss
 ) -> Exception:
     """The error for a batch that would lose a value, naming the item it sits in."""
     if loss.index is None:  # the source kind as a whole: floats into integers
@@ -112,7 +113,7 @@ def _item_error(
     )
 
 
-def _bad_item(items: list[Any], dt: np.dtype[Any], base: int, err: Exception) -> Exception:
+def _bad_item(items: Sequence[Any], dt: np.dtype[Any], base: int, err: Exception) -> Exception:
     """Find the first item of ``items`` that does not convert to ``dt``; build the error.
 
     An item may also fit on its own but not have the shape of the ones before it.

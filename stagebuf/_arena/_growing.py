@@ -164,20 +164,30 @@ class BufferScope(Scope):
 
     def _fill(self, iterable: Any) -> NDArray:
         dt = self._dtype
+        kind = type(iterable)
+        if kind is list or kind is tuple:
+            # numpy reads a list or tuple as it is: no copy. (A subclass is
+            # copied through its own __iter__ below, which numpy would not call.)
+            return self._fill_sequence(iterable, dt)
         if isinstance(iterable, np.ndarray):
             return self._fill_array(iterable, dt)
         if isinstance(iterable, range) and (dt is None or not (dt.shape or is_flexible(dt))):
             return self._fill_range(iterable, dt)
         if isinstance(iterable, list | tuple):
-            arr = convert(list(iterable), dt, 0)
-            view = self._place_shape(arr.shape, arr.dtype)
-            view[...] = arr
-            return view
+            return self._fill_sequence(list(iterable), dt)
         try:
             it = iter(iterable)
         except TypeError as err:
             raise _not_iterable(iterable) from err
         return self._fill_iter(it, dt)
+
+    def _fill_sequence(
+        self, items: list[Any] | tuple[Any, ...], dt: np.dtype[Any] | None
+    ) -> NDArray:
+        arr = convert(items, dt, 0)
+        view = self._place_shape(arr.shape, arr.dtype)
+        view[...] = arr
+        return view
 
     def _fill_array(self, src: NDArray, dt: np.dtype[Any] | None) -> NDArray:
         if dt is None:

@@ -25,26 +25,29 @@ import threading
 from threading import get_ident
 
 from .._errors import ScopeError
+from ._backend import MemoryBase
 from ._chunks import NO_CHUNK, OBJECT_SLOT_BYTES, Allocation, Chunk, ChunkAllocator
 
 __all__ = ["Memory"]
 
 
-class Memory:
+class Memory(MemoryBase):
     """The allocators, lock and counters behind one stack (see the module docstring)."""
 
     __slots__ = (
         "bytes",
         "checked",
         "deferred",
-        "fast_chunk",
         "high_water",
-        "last_entered",
         "lock",
         "max_capacity",
         "objects",
         "owner_thread",
     )
+
+    # In the base (see _fields): the fields the scope fast path reads and sets.
+    fast_chunk: Chunk
+    last_entered: object
 
     def __init__(
         self,
@@ -73,14 +76,14 @@ class Memory:
         )
         # The current byte chunk when scopes may bump into it inline (unlocked,
         # unchecked), else NO_CHUNK, whose fast_limit nothing fits under.
-        self.fast_chunk: Chunk = NO_CHUNK
+        self.fast_chunk = NO_CHUNK
         self.high_water = 0
         # Allocations to release at the next allocation, trim or counter read:
         # quarantined views that died, and releases an exception interrupted.
         # Appended to without the lock (a finalizer may run anywhere).
         self.deferred: list[Allocation] = []
         # The scope entered last (see _scopes.release_orphan).
-        self.last_entered: object = None
+        self.last_entered = None
 
     def check_thread(self) -> None:
         """Refuse use of a thread-local stack from a thread other than its own."""

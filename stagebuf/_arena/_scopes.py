@@ -28,12 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ScopeError
+from ._backend import fast
 from ._checked import EscapeWatch
 from ._checks import MAX_DIMS, as_dtype, as_shape, check_dims
 from ._chunks import ALIGNMENT, OBJECT_SLOT_BYTES, Allocation, Chunk
 from ._memory import Memory
 
-__all__ = ["PLAIN_DTYPES", "Scope", "ShapedSliceScope", "SliceScope", "empty_view", "slice_scope"]
+__all__ = ["NEVER_FITS", "PLAIN_DTYPES", "Scope", "ShapedSliceScope", "SliceScope", "empty_view", "slice_scope"]
 
 T = TypeVar("T")
 NDArray = npt.NDArray[Any]
@@ -41,7 +42,7 @@ NDArray = npt.NDArray[Any]
 # Scope states. FRESH is 0 so that `if self._state:` is the enter check.
 FRESH, LIVE, ENDED, ESCAPED, FILLING, COPY = range(6)
 
-_NEVER_FITS = 1 << 62  # a `_size` past every chunk's fast_limit: always the slow path
+NEVER_FITS = 1 << 62  # a `_size` past every chunk's fast_limit: always the slow path
 
 # dtype spec -> (dtype, bytes per element), for the specs the fast path may take:
 # plain data with bytes in it. Not object slots, not zero-sized dtypes, not
@@ -91,7 +92,7 @@ def _state_error(state: int, ending: bool) -> ScopeError:
 class Scope(Allocation):
     """What every scope kind shares: the life cycle, ending, copies, the closure form."""
 
-    __slots__ = ("_memory", "_state")
+    __slots__ = ()  # _memory and _state live in the base (see _fields)
 
     _memory: Memory
     _state: int
@@ -210,20 +211,18 @@ class SliceScope(Scope):
     :class:`ShapedSliceScope` adds a shape.
     """
 
-    # The spec: dtype; element count; bytes rounded up to a cache line (or
-    # _NEVER_FITS: not for the fast path); bytes per element (8 for object slots).
-    __slots__ = ("_count", "_dt", "_itemsize", "_size")
-
-    _dt: np.dtype[Any]
-    _count: int
-    _size: int
-    _itemsize: int
+    # The spec, in the base (see _fields): dtype; element count; bytes rounded
+    # up to a cache line (or NEVER_FITS: not for the fast path); bytes per
+    # element (8 for object slots).
+    __slots__ = ()
 
     def __enter__(self) -> NDArray:
         if self._state:
             self._enter_check()
         # FAST PATH, part 2 of 3 (part 1: the thread-local uninit_slice; part 3:
-        # __exit__): ChunkAllocator.allocate and Chunk.view written out for plain
+        # __exit__; the compiled backend replaces all three with the same steps
+        # in C, see the end of this module and _fast.c):
+        # ChunkAllocator.allocate and Chunk.view written out for plain
         # data on an unlocked, unchecked stack, fitting in the current chunk
         # below its high-water mark (other stacks have NO_CHUNK here, under
         # whose limit nothing fits). Measured by `python -m stagebuf.bench
@@ -304,6 +303,14 @@ class SliceScope(Scope):
             raise
 
 
+if fast is not None:
+    # The compiled backend: FAST PATH parts 2 and 3 in C (_fast.c), the same
+    # steps on the same fields; everything off the fast path calls back into
+    # the methods above (_enter_check, _enter_slow, _end, and the handlers).
+    SliceScope.__enter__ = fast.AllocationBase.slice_enter  # type: ignore[method-assign]
+    SliceScope.__exit__ = fast.AllocationBase.slice_exit  # type: ignore[method-assign]
+
+
 class ShapedSliceScope(SliceScope):
     """``uninit_slice`` of a shape other than ``(n,)``, and ``uninit`` (shape ``()``)."""
 
@@ -358,7 +365,8 @@ def slice_scope(memory: Memory, shape: Any, dtype: Any, what: str) -> SliceScope
     scope._dt = dt
     scope._count = count
     scope._itemsize = itemsize
-    scope._size = (count * itemsize + 63) & -64
+    size = (count * itemsize + 63) & -64
+    scope._size = size if size < NEVER_FITS else NEVER_FITS  # a C ssize_t field
     return scope
 
 
@@ -402,7 +410,8 @@ def _checked_slice_scope(memory: Memory, shape: Any, dtype: Any, what: str) -> S
     # line never take the fast path: a size past every limit sends them to
     # _enter_slow.
     plain = itemsize and not dt.hasobject and ALIGNMENT % itemsize == 0
-    scope._size = (count * itemsize + 63) & -64 if plain else _NEVER_FITS
+    size = (count * itemsize + 63) & -64 if plain else NEVER_FITS
+    scope._size = size if size < NEVER_FITS else NEVER_FITS  # a C ssize_t field
     if isinstance(scope, ShapedSliceScope):
         scope._shape = dims
     return scope

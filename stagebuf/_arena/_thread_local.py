@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from ._growing import BufferScope
 from ._memory import Memory
-from ._scopes import FRESH, PLAIN_DTYPES, SliceScope, slice_scope
+from ._backend import fast
+from ._scopes import NEVER_FITS, FRESH, PLAIN_DTYPES, SliceScope, slice_scope
 from ._stack import ShapeLike, SliceOf, Stack, new_thread_stack
 
 __all__ = ["CHECKED_ENV", "buffer", "thread_stack", "uninit", "uninit_slice"]
@@ -132,7 +133,8 @@ def uninit_slice(
             scope._dt = dt
             scope._count = count
             scope._itemsize = itemsize
-            scope._size = (count * itemsize + 63) & -64
+            size = (count * itemsize + 63) & -64
+            scope._size = size if size < NEVER_FITS else NEVER_FITS
             return scope if fn is None else scope.call_with(fn)
     scope = slice_scope(memory, shape, dtype, "uninit_slice")
     return scope if fn is None else scope.call_with(fn)
@@ -150,3 +152,12 @@ def uninit(dtype: npt.DTypeLike, *, fn: Callable[[Any], Any] | None = None) -> A
     """:meth:`Stack.uninit` on the calling thread's own stack."""
     scope = slice_scope(_memory(), (), dtype, "uninit")
     return scope if fn is None else scope.call_with(fn)
+
+
+if fast is not None and not TYPE_CHECKING:
+    # The compiled backend: FAST PATH part 1 in C (_fast.c). It takes the
+    # calling thread's Memory from _memory (once per thread) and hands every
+    # call off its fast case to the Python function above, which gives the
+    # same scopes and the same errors.
+    fast.configure(PLAIN_DTYPES, SliceScope, _memory, uninit_slice)
+    uninit_slice = fast.uninit_slice

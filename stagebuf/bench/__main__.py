@@ -1,7 +1,10 @@
 """Entry point: ``python -m stagebuf.bench [arena|staging|all] [options]``.
 
 Each suite prints a table, stagebuf side by side with the alternatives,
-measured in the same run.
+measured in the same run. Tables go to stdout, progress (one line per case as
+it starts and ends) to stderr. ``--plot FILE.png`` also draws each suite's
+sweep (the arena's cost per scope against slice size, the staging CPU time per
+frame against triangle count) into one PNG; it needs matplotlib.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._plot import Panel, PlotUnavailableError, draw, require_matplotlib
 
-def main(argv: list[str] | None = None) -> int:
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stagebuf.bench", description=__doc__)
     parser.add_argument(
         "suite",
@@ -22,15 +27,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)"
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also sweep sizes and draw them into this PNG (needs matplotlib: "
+        "pip install 'stagebuf[plot]')",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    plotting = args.plot is not None
+    if plotting:
+        try:  # before any bench runs: a missing matplotlib must not cost a whole run
+            require_matplotlib()
+        except PlotUnavailableError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    panels: list[Panel | None] = []
     if args.suite in ("arena", "all"):
         from ._arena_bench import run as run_arena
 
-        run_arena(quick=args.quick)
+        panels.append(run_arena(quick=args.quick, sweep=plotting))
     if args.suite in ("staging", "all"):
         from ._staging_bench import run as run_staging
 
-        run_staging(quick=args.quick)
+        panels.append(run_staging(quick=args.quick, sweep=plotting))
+    if plotting:
+        draw(args.plot, [p for p in panels if p is not None])
+        print(f"plot: {args.plot}")
     return 0
 
 

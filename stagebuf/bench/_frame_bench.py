@@ -23,8 +23,9 @@ from .._mesh import Mesh
 from .._pack import write_attribute
 from .._scene import ParticleField
 from .._staging import Stager
+from ._progress import Progress
 
-__all__ = ["run_frames"]
+__all__ = ["FRAME_CASES", "run_frames"]
 
 LAYOUT = VertexLayout(in_pos="2f", in_color="4f1")
 HUD = VertexLayout(in_pos="2f", in_uv="2f", in_color="4f1")
@@ -34,6 +35,7 @@ GOAL_MIXED_VS_HAND = 1.15
 GOAL_SPRITES_VS_HAND = 1.1
 GOAL_SPRITES_VS_EXPANDED = 2.0
 GOAL_RESERVE_NS = 1000
+FRAME_CASES = 3  # progress lines: the mixed frame, the sprites, the reserve call
 
 _POINT_VS = """#version 330 core
 in vec2 in_pos; in vec4 in_color; uniform float u_size; out vec4 v_color;
@@ -347,10 +349,13 @@ def _reserve_cost(ctx: Any, program: Any, repeats: int) -> None:
     stager.release()
 
 
-def run_frames(ctx: Any, program: Any, *, quick: bool) -> None:
-    """Print the mixed-frame, instanced-sprite and reserve-cost tables."""
+def run_frames(ctx: Any, program: Any, *, quick: bool, progress: Progress) -> None:
+    """Print the mixed-frame, instanced-sprite and reserve-cost tables (FRAME_CASES cases)."""
     ctx.enable(moderngl.PROGRAM_POINT_SIZE)
     frames, repeats = (10, 2) if quick else (40, 5)
-    _mixed_rows(ctx, frames, repeats)
-    _sprite_rows(ctx, frames, repeats)
-    _reserve_cost(ctx, program, 3 if quick else 20)
+    with progress.case("mixed frame"):
+        _mixed_rows(ctx, frames, repeats)
+    with progress.case("instanced sprites"):
+        _sprite_rows(ctx, frames, repeats)
+    with progress.case("one reserve call"):
+        _reserve_cost(ctx, program, 3 if quick else 20)

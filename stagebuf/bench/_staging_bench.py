@@ -16,6 +16,10 @@ would swamp the figures.
 Then the whole-frame workloads (``_frame_bench``): a mixed frame of a real app
 and instanced sprites, each against hand-written moderngl, and the cost of one
 ``reserve`` call.
+
+With ``--plot``, the three loops on the particle workload are measured at the
+triangle counts between the table's too (1k to 1M): the plot's staging panel,
+CPU ms per frame against triangles.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from .._gl import create_headless_context, load_program
 from .._layout import VertexLayout
 from .._scene import ParticleField, TriangleField
 from .._staging import STRATEGIES, Stager
-from ._frame_bench import run_frames
+from ._frame_bench import FRAME_CASES, run_frames
+from ._plot import Panel, Series
+from ._progress import Progress
 
 __all__ = ["run"]
 
@@ -43,6 +49,7 @@ WORKLOADS: dict[str, Any] = {"particles": ParticleField, "galaxy": TriangleField
 
 LAYOUT = VertexLayout(in_pos="2f", in_color="4f1")
 SIZES = (10_000, 100_000, 1_000_000)
+SWEEP_SIZES = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)  # --plot
 GOAL_VS_NAIVE = 4.0  # at 100k triangles
 GOAL_VS_HAND = 1.15
 
@@ -115,31 +122,42 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:9.3f}"
 
 
-def _compare(ctx: Any, program: Any, workload: str, make: Any, quick: bool) -> None:
+def _sides(ctx: Any, program: Any, field: Any, quick: bool) -> tuple[float, float, float]:
+    """Seconds per frame of the naive, hand-written and stagebuf loops on one field:
+    the best of three medians each."""
+    frames = _frames_for(field.n, quick)
+    naive = _Naive(ctx, program, field)
+    hand = _HandWritten(ctx, program, field)
+    # The same upload as the hand-written loop (one buffer, plain writes), so
+    # the difference is what the abstraction costs; the strategies are
+    # compared with each other below.
+    staged = _Staged(ctx, program, field, "write")
+    # Interleave the three so drift on the machine hits them alike.
+    t_naive, t_hand, t_staged = [], [], []
+    for _ in range(3):
+        t_naive.append(_time_frames(naive, frames))
+        t_hand.append(_time_frames(hand, frames))
+        t_staged.append(_time_frames(staged, frames))
+    hand.release()
+    staged.stager.release()
+    return min(t_naive), min(t_hand), min(t_staged)
+
+
+def _compare(
+    ctx: Any, program: Any, workload: str, make: Any, quick: bool, progress: Progress
+) -> dict[int, tuple[float, float, float]]:
+    """Print one workload's table; return its figures (naive, hand, stagebuf) by size."""
+    figures = {}
+    for n in SIZES:
+        with progress.case(f"{workload}, {n:,} triangles"):
+            figures[n] = _sides(ctx, program, make(n), quick)
     print()
     print(f"workload: {workload}")
     print(
         f"{'triangles':>10} {'naive':>9} {'hand':>9} {'stagebuf':>9} "
         f"{'vs naive':>9} {'vs hand':>8}  goals"
     )
-    for n in SIZES:
-        field = make(n)
-        frames = _frames_for(n, quick)
-        naive = _Naive(ctx, program, field)
-        hand = _HandWritten(ctx, program, field)
-        # The same upload as the hand-written loop (one buffer, plain writes), so
-        # the difference is what the abstraction costs; the strategies are
-        # compared with each other below.
-        staged = _Staged(ctx, program, field, "write")
-        # Interleave the three so drift on the machine hits them alike.
-        t_naive, t_hand, t_staged = [], [], []
-        for _ in range(3):
-            t_naive.append(_time_frames(naive, frames))
-            t_hand.append(_time_frames(hand, frames))
-            t_staged.append(_time_frames(staged, frames))
-        tn, th, ts = min(t_naive), min(t_hand), min(t_staged)
-        hand.release()
-        staged.stager.release()
+    for n, (tn, th, ts) in figures.items():
         goal = ""
         if n == 100_000:
             ok_naive = tn / ts >= GOAL_VS_NAIVE
@@ -149,30 +167,75 @@ def _compare(ctx: Any, program: Any, workload: str, make: Any, quick: bool) -> N
                 f"<= {GOAL_VS_HAND}x hand: {'met' if ok_hand else 'MISSED'}"
             )
         print(f"{n:>10} {_ms(tn)} {_ms(th)} {_ms(ts)} {tn / ts:8.2f}x {ts / th:7.3f}x  {goal}")
+    return figures
 
 
-def _strategies(ctx: Any, program: Any, quick: bool) -> None:
+def _sweep_panel(
+    ctx: Any,
+    program: Any,
+    measured: dict[int, tuple[float, float, float]],
+    quick: bool,
+    progress: Progress,
+) -> Panel:
+    """The plot's staging panel: the particle workload from 1k to 1M triangles,
+    the table's sizes reused (``measured``) and the ones between measured here."""
+    figures = dict(measured)
+    for n in SWEEP_SIZES:
+        if n not in figures:
+            with progress.case(f"particles, {n:,} triangles (plot)"):
+                figures[n] = _sides(ctx, program, ParticleField(n), quick)
+    sizes = sorted(figures)
+    series = [
+        Series(label, sizes, [figures[n][k] * 1e3 for n in sizes], style)
+        for k, (label, style) in enumerate(
+            (("naive", "--s"), ("hand-written", "-^"), ("stagebuf", "-o"))
+        )
+    ]
+    return Panel(
+        title="Staging: CPU ms per frame",
+        xlabel="triangles per frame (particles: 2f position + 4f1 colour, 3 vertices each)",
+        ylabel="ms per frame (log)",
+        caption=(
+            "CPU time to generate, pack and upload (Buffer.write) each frame; nothing is\n"
+            "drawn. Best of three medians of frames, as the staging table."
+        ),
+        series=series,
+    )
+
+
+def _strategy_times(ctx: Any, program: Any, n: int, quick: bool) -> dict[str, float]:
+    """Seconds per frame of each upload strategy on ``n`` particle triangles."""
+    field = ParticleField(n)
+    frames = _frames_for(n, quick)
+    stagers = {s: _Staged(ctx, program, field, s) for s in STRATEGIES}
+    timings: dict[str, list[float]] = {s: [] for s in STRATEGIES}
+    for _ in range(3):
+        for s, step in stagers.items():
+            timings[s].append(_time_frames(step, frames))
+    for step in stagers.values():
+        step.stager.release()
+    return {s: min(t) for s, t in timings.items()}
+
+
+def _strategies(ctx: Any, program: Any, quick: bool, progress: Progress) -> None:
     """Each upload strategy at every size: none may fall off a cliff."""
+    best = {}
+    for n in SIZES:
+        with progress.case(f"upload strategies, {n:,} triangles"):
+            best[n] = _strategy_times(ctx, program, n, quick)
     print()
     print("upload strategies, particle triangles (CPU ms per frame, best median of repeats)")
     print(f"{'triangles':>10} " + " ".join(f"{s:>9}" for s in STRATEGIES) + "  worst/best")
-    for n in SIZES:
-        field = ParticleField(n)
-        frames = _frames_for(n, quick)
-        stagers = {s: _Staged(ctx, program, field, s) for s in STRATEGIES}
-        timings: dict[str, list[float]] = {s: [] for s in STRATEGIES}
-        for _ in range(3):
-            for s, step in stagers.items():
-                timings[s].append(_time_frames(step, frames))
-        best = {s: min(t) for s, t in timings.items()}
-        spread = max(best.values()) / min(best.values())
-        print(f"{n:>10} " + " ".join(_ms(best[s]) for s in STRATEGIES) + f"  {spread:9.2f}x")
-        for step in stagers.values():
-            step.stager.release()
+    for n, times in best.items():
+        spread = max(times.values()) / min(times.values())
+        print(f"{n:>10} " + " ".join(_ms(times[s]) for s in STRATEGIES) + f"  {spread:9.2f}x")
 
 
-def run(quick: bool = False) -> None:
-    """Print the staging tables: stagebuf vs naive vs hand-written, then the strategies."""
+def run(quick: bool = False, *, sweep: bool = False) -> Panel | None:
+    """Print the staging tables: stagebuf vs naive vs hand-written, then the strategies
+    and whole frames. ``sweep``: also measure the sizes between, for the plot's panel."""
+    extra = len(set(SWEEP_SIZES) - set(SIZES)) if sweep else 0
+    progress = Progress("staging", len(WORKLOADS) * len(SIZES) + len(SIZES) + FRAME_CASES + extra)
     ctx = create_headless_context()
     program = load_program(ctx)
     print(
@@ -180,9 +243,13 @@ def run(quick: bool = False) -> None:
         f"{np.__version__} | {ctx.info['GL_RENDERER']}"
     )
     print("CPU ms per frame to generate, pack and upload N triangles (median), no drawing")
-    for workload, make in WORKLOADS.items():
-        _compare(ctx, program, workload, make, quick)
-    _strategies(ctx, program, quick)
-    run_frames(ctx, program, quick=quick)
+    figures = {
+        workload: _compare(ctx, program, workload, make, quick, progress)
+        for workload, make in WORKLOADS.items()
+    }
+    _strategies(ctx, program, quick, progress)
+    run_frames(ctx, program, quick=quick, progress=progress)
+    panel = _sweep_panel(ctx, program, figures["particles"], quick, progress) if sweep else None
     program.release()
     ctx.release()
+    return panel

@@ -1,0 +1,52 @@
+"""Which implementation of the scope fast path this process runs: compiled or Python.
+
+The compiled module ``_fast`` (built from ``_fast.c`` when the package is
+installed where a C compiler is available) provides the field bases of
+:mod:`._fields` as C types plus the fast path's three parts; the pure-Python
+arena is the fallback and the reference. ``STAGEBUF_PURE_PYTHON=1`` in the
+environment at import forces the Python one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+__all__ = ["BACKEND", "PURE_PYTHON_ENV", "AllocationBase", "ChunkBase", "MemoryBase", "fast"]
+
+PURE_PYTHON_ENV = "STAGEBUF_PURE_PYTHON"
+"""Set to 1 to run the pure-Python arena even where the compiled one is built."""
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get(PURE_PYTHON_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    name = f"{__package__}._fast"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:  # the module is there, but something it needs is not
+            raise
+        return None  # not built (no C compiler at install): the Python arena
+    except ImportError as err:  # built, but it cannot load here (e.g. another numpy ABI)
+        warnings.warn(
+            f"stagebuf: the compiled arena did not load ({err}); running the pure-Python "
+            f"arena (reinstall stagebuf to rebuild it).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+
+
+fast = _load()
+BACKEND = "python" if fast is None else "c"
+
+if TYPE_CHECKING or fast is None:
+    from ._fields import AllocationBase, ChunkBase, MemoryBase
+else:
+    AllocationBase = fast.AllocationBase
+    ChunkBase = fast.ChunkBase
+    MemoryBase = fast.MemoryBase

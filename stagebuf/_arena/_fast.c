@@ -1,0 +1,535 @@
+/* The arena's compiled fast path: what every slice scope does, in C.
+ *
+ * The pure-Python arena (stagebuf/_arena) is the reference; this module takes
+ * over only its marked FAST PATH (three parts) and the fields it reads:
+ *
+ *   ChunkBase       the fields of a Chunk the fast path reads and bumps:
+ *                   array, top, fast_limit, bump_only;
+ *   MemoryBase      the fields of a Memory it reads and sets:
+ *                   fast_chunk, last_entered;
+ *   AllocationBase  an Allocation's chunk, start, stop, and a slice scope's
+ *                   _memory, _state, _dt, _count, _itemsize, _size;
+ *   uninit_slice    part 1: the thread-local function, for a count (or a
+ *                   1-tuple) and a plain dtype seen before; anything else goes
+ *                   to the Python function, which gives the same errors;
+ *   slice_enter     part 2: SliceScope.__enter__; the bump into the current
+ *                   chunk and the ndarray view, whose base is the chunk's
+ *                   array (so no view outlives its memory);
+ *   slice_exit      part 3: SliceScope.__exit__; the top allocation of a
+ *                   bump-only chunk moves the bump pointer back.
+ *
+ * The Python classes of stagebuf/_arena derive from the three base types (or
+ * from their pure-Python twins in _fields.py), so the Python code reads and
+ * writes the same fields under the same names whichever backend runs.
+ * Everything off the fast path calls the Python methods (_enter_check,
+ * _enter_slow, _end, _entering_interrupted, _end_interrupted).
+ *
+ * Faults: no Python code runs between the first change of state and the last
+ * here, so an asynchronous exception (KeyboardInterrupt) cannot split them;
+ * each step that can fail (making the view) comes before the commit.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+/* Scope states: the same numbers as stagebuf/_arena/_scopes.py. */
+enum { FRESH = 0, LIVE = 1, ENDED = 2 };
+
+/* -- ChunkBase ------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *array;       /* the chunk's 1-D array (uint8 bytes or object slots) */
+    Py_ssize_t top;        /* the bump pointer */
+    Py_ssize_t fast_limit; /* the fast path's one bound (-1: nothing fits) */
+    char bump_only;        /* releasing the top allocation only moves `top` */
+} ChunkBase;
+
+static int
+chunk_traverse(ChunkBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->array);
+    return 0;
+}
+
+static int
+chunk_clear(ChunkBase *self)
+{
+    Py_CLEAR(self->array);
+    return 0;
+}
+
+static void
+chunk_dealloc(ChunkBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    chunk_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef chunk_members[] = {
+    {"array", T_OBJECT_EX, offsetof(ChunkBase, array), 0, NULL},
+    {"top", T_PYSSIZET, offsetof(ChunkBase, top), 0, NULL},
+    {"fast_limit", T_PYSSIZET, offsetof(ChunkBase, fast_limit), 0, NULL},
+    {"bump_only", T_BOOL, offsetof(ChunkBase, bump_only), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject ChunkBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "stagebuf._arena._fast.ChunkBase",
+    .tp_doc = "The fields of a chunk that the compiled fast path reads and bumps.",
+    .tp_basicsize = sizeof(ChunkBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)chunk_dealloc,
+    .tp_traverse = (traverseproc)chunk_traverse,
+    .tp_clear = (inquiry)chunk_clear,
+    .tp_members = chunk_members,
+};
+
+/* -- MemoryBase ----------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *fast_chunk;   /* the chunk scopes may bump inline (NO_CHUNK: none) */
+    PyObject *last_entered; /* the scope entered last (see release_orphan) */
+} MemoryBase;
+
+static int
+memory_traverse(MemoryBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fast_chunk);
+    Py_VISIT(self->last_entered);
+    return 0;
+}
+
+static int
+memory_clear(MemoryBase *self)
+{
+    Py_CLEAR(self->fast_chunk);
+    Py_CLEAR(self->last_entered);
+    return 0;
+}
+
+static void
+memory_dealloc(MemoryBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    memory_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef memory_members[] = {
+    {"fast_chunk", T_OBJECT_EX, offsetof(MemoryBase, fast_chunk), 0, NULL},
+    {"last_entered", T_OBJECT_EX, offsetof(MemoryBase, last_entered), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject MemoryBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "stagebuf._arena._fast.MemoryBase",
+    .tp_doc = "The fields of a stack's memory that the compiled fast path reads and sets.",
+    .tp_basicsize = sizeof(MemoryBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)memory_dealloc,
+    .tp_traverse = (traverseproc)memory_traverse,
+    .tp_clear = (inquiry)memory_clear,
+    .tp_members = memory_members,
+};
+
+/* -- AllocationBase ------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *chunk;      /* a Chunk, or None: nothing held */
+    Py_ssize_t start;     /* units of the chunk: where the allocation starts */
+    Py_ssize_t stop;      /* ... and where it stops */
+    PyObject *memory;     /* scopes: the stack's Memory */
+    int state;            /* scopes: FRESH, LIVE, ENDED, ... */
+    PyObject *dt;         /* slice scopes: the np.dtype */
+    PyObject *count;      /* slice scopes: the element count (an int of any size) */
+    Py_ssize_t itemsize;  /* slice scopes: bytes per element (8 for object slots) */
+    Py_ssize_t size;      /* slice scopes: bytes rounded to a cache line, or never-fits */
+} AllocationBase;
+
+static int
+allocation_traverse(AllocationBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->chunk);
+    Py_VISIT(self->memory);
+    Py_VISIT(self->dt);
+    Py_VISIT(self->count);
+    return 0;
+}
+
+static int
+allocation_clear(AllocationBase *self)
+{
+    Py_CLEAR(self->chunk);
+    Py_CLEAR(self->memory);
+    Py_CLEAR(self->dt);
+    Py_CLEAR(self->count);
+    return 0;
+}
+
+static void
+allocation_dealloc(AllocationBase *self)
+{
+    PyObject_GC_UnTrack(self);
+    allocation_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Interned method names, made at import. */
+static PyObject *str_enter_check, *str_enter_slow, *str_entering_interrupted;
+static PyObject *str_end, *str_end_interrupted, *str_call_with, *str_thread_key;
+
+/* Call `self.<after>()` after `self.<what>()` failed, as Python's
+ * `except BaseException: self.<after>(); raise` does: the first exception
+ * propagates, or the second one with the first as its __context__. */
+static PyObject *
+call_then_recover(PyObject *self, PyObject *what, PyObject *after)
+{
+    PyObject *result = PyObject_CallMethodNoArgs(self, what);
+    if (result != NULL) {
+        return result;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *done = PyObject_CallMethodNoArgs(self, after);
+    if (done != NULL) {
+        Py_DECREF(done);
+        PyErr_Restore(type, value, tb);
+        return NULL;
+    }
+    /* The handler itself failed: its exception wins, chained to the first. */
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL) {
+        PyException_SetTraceback(value, tb);
+        Py_DECREF(tb);
+    }
+    Py_DECREF(type);
+    PyObject *type2, *value2, *tb2;
+    PyErr_Fetch(&type2, &value2, &tb2);
+    PyErr_NormalizeException(&type2, &value2, &tb2);
+    PyException_SetContext(value2, value); /* steals value */
+    PyErr_Restore(type2, value2, tb2);
+    return NULL;
+}
+
+/* FAST PATH, part 2 of 3: SliceScope.__enter__. */
+static PyObject *
+slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->state != FRESH) {
+        PyObject *ok = PyObject_CallMethodNoArgs((PyObject *)self, str_enter_check);
+        if (ok == NULL) {
+            return NULL; /* the clear ScopeError */
+        }
+        Py_DECREF(ok);
+    }
+    PyObject *memory = self->memory;
+    if (memory != NULL && PyObject_TypeCheck(memory, &MemoryBase_Type)) {
+        MemoryBase *mem = (MemoryBase *)memory;
+        PyObject *fast = mem->fast_chunk;
+        if (fast != NULL && PyObject_TypeCheck(fast, &ChunkBase_Type)) {
+            ChunkBase *chunk = (ChunkBase *)fast;
+            Py_ssize_t start = chunk->top;
+            Py_ssize_t stop = start + self->size;
+            PyObject *array = chunk->array;
+            if (stop <= chunk->fast_limit && array != NULL && PyArray_Check(array) &&
+                self->dt != NULL && PyArray_DescrCheck(self->dt) && self->count != NULL) {
+                npy_intp dims[1];
+                dims[0] = PyLong_AsSsize_t(self->count);
+                if (dims[0] == -1 && PyErr_Occurred()) {
+                    return NULL; /* nothing changed yet */
+                }
+                char *data = (char *)PyArray_DATA((PyArrayObject *)array) + start;
+                Py_INCREF(self->dt); /* PyArray_NewFromDescr steals it */
+                PyObject *view = PyArray_NewFromDescr(
+                    &PyArray_Type, (PyArray_Descr *)self->dt, 1, dims, NULL, data,
+                    NPY_ARRAY_CARRAY, NULL);
+                if (view == NULL) {
+                    return NULL;
+                }
+                Py_INCREF(array); /* the view keeps the chunk's memory alive */
+                if (PyArray_SetBaseObject((PyArrayObject *)view, array) < 0) {
+                    Py_DECREF(view);
+                    return NULL;
+                }
+                /* The commit: no Python code runs from here to the return. */
+                PyObject *old_chunk = self->chunk;
+                PyObject *old_last = mem->last_entered;
+                Py_INCREF(chunk);
+                Py_INCREF(self);
+                self->start = start;
+                self->stop = stop;
+                self->chunk = (PyObject *)chunk;
+                chunk->top = stop;
+                self->state = LIVE;
+                mem->last_entered = (PyObject *)self;
+                Py_XDECREF(old_chunk);
+                Py_XDECREF(old_last);
+                return view;
+            }
+        }
+    }
+    return call_then_recover((PyObject *)self, str_enter_slow, str_entering_interrupted);
+}
+
+/* FAST PATH, part 3 of 3: SliceScope.__exit__. */
+static PyObject *
+slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+{
+    if (self->state == LIVE) {
+        PyObject *held = self->chunk;
+        if (held != NULL && PyObject_TypeCheck(held, &ChunkBase_Type)) {
+            ChunkBase *chunk = (ChunkBase *)held;
+            if (chunk->bump_only && chunk->top == self->stop) {
+                chunk->top = self->start;
+                self->state = ENDED;
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    PyObject *done = call_then_recover((PyObject *)self, str_end, str_end_interrupted);
+    if (done == NULL) {
+        return NULL;
+    }
+    Py_DECREF(done);
+    Py_RETURN_NONE;
+}
+
+static PyMemberDef allocation_members[] = {
+    {"chunk", T_OBJECT_EX, offsetof(AllocationBase, chunk), 0, NULL},
+    {"start", T_PYSSIZET, offsetof(AllocationBase, start), 0, NULL},
+    {"stop", T_PYSSIZET, offsetof(AllocationBase, stop), 0, NULL},
+    {"_memory", T_OBJECT_EX, offsetof(AllocationBase, memory), 0, NULL},
+    {"_state", T_INT, offsetof(AllocationBase, state), 0, NULL},
+    {"_dt", T_OBJECT_EX, offsetof(AllocationBase, dt), 0, NULL},
+    {"_count", T_OBJECT_EX, offsetof(AllocationBase, count), 0, NULL},
+    {"_itemsize", T_PYSSIZET, offsetof(AllocationBase, itemsize), 0, NULL},
+    {"_size", T_PYSSIZET, offsetof(AllocationBase, size), 0, NULL},
+    {NULL},
+};
+
+static PyMethodDef allocation_methods[] = {
+    {"slice_enter", (PyCFunction)slice_enter, METH_NOARGS,
+     "FAST PATH, part 2: SliceScope.__enter__ (installed there by _scopes)."},
+    {"slice_exit", (PyCFunction)(void (*)(void))slice_exit, METH_FASTCALL,
+     "FAST PATH, part 3: SliceScope.__exit__ (installed there by _scopes)."},
+    {NULL},
+};
+
+static PyTypeObject AllocationBase_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "stagebuf._arena._fast.AllocationBase",
+    .tp_doc = "An allocation's fields, and a slice scope's, for the compiled fast path.",
+    .tp_basicsize = sizeof(AllocationBase),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)allocation_dealloc,
+    .tp_traverse = (traverseproc)allocation_traverse,
+    .tp_clear = (inquiry)allocation_clear,
+    .tp_members = allocation_members,
+    .tp_methods = allocation_methods,
+};
+
+/* -- uninit_slice: FAST PATH, part 1 of 3 ----------------------------------- */
+
+/* Set once by configure(): the Python side's objects this function works with. */
+static PyObject *plain_dtypes;     /* dict: dtype spec -> (np.dtype, itemsize) */
+static PyTypeObject *scope_type;   /* SliceScope */
+static PyObject *thread_memory;    /* callable: the calling thread's Memory (makes it) */
+static PyObject *python_uninit;    /* the Python uninit_slice: everything else */
+
+/* The calling thread's Memory, cached in the thread state's dict. Borrowed. */
+static PyObject *
+memory_of_thread(void)
+{
+    PyObject *tdict = PyThreadState_GetDict();
+    if (tdict == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "stagebuf: no thread state dict");
+        return NULL;
+    }
+    PyObject *memory = PyDict_GetItemWithError(tdict, str_thread_key);
+    if (memory != NULL || PyErr_Occurred()) {
+        return memory;
+    }
+    memory = PyObject_CallNoArgs(thread_memory);
+    if (memory == NULL) {
+        return NULL;
+    }
+    int failed = PyDict_SetItem(tdict, str_thread_key, memory);
+    Py_DECREF(memory); /* the thread dict holds it now */
+    return failed ? NULL : memory;
+}
+
+/* The element count of a shape on the fast path: a non-negative int, or a
+ * 1-tuple of one; -1 for anything else (the Python function decides). */
+static Py_ssize_t
+fast_count(PyObject *shape, PyObject **count_obj)
+{
+    if (PyTuple_CheckExact(shape) && PyTuple_GET_SIZE(shape) == 1) {
+        shape = PyTuple_GET_ITEM(shape, 0);
+    }
+    if (!PyLong_CheckExact(shape)) {
+        return -1;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(shape);
+    if (count == -1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* too big: the Python function says so */
+        return -1;
+    }
+    *count_obj = shape;
+    return count;
+}
+
+static PyObject *
+uninit_slice(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
+{
+    PyObject *fn = NULL;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (plain_dtypes == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "stagebuf._arena._fast is not configured");
+        return NULL;
+    }
+    if (nargs == 2 && nkw <= 1) {
+        if (nkw == 1) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, 0);
+            if (PyUnicode_CompareWithASCIIString(name, "fn") != 0) {
+                goto python;
+            }
+            fn = args[2];
+        }
+        PyObject *count_obj = NULL;
+        Py_ssize_t count = fast_count(args[0], &count_obj);
+        if (count < 0) {
+            goto python;
+        }
+        PyObject *spec = PyDict_GetItemWithError(plain_dtypes, args[1]);
+        if (spec == NULL) {
+            if (PyErr_Occurred()) {
+                if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+                    return NULL;
+                }
+                PyErr_Clear(); /* an unhashable spec: the Python function checks it */
+            }
+            goto python;
+        }
+        if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 2) {
+            goto python;
+        }
+        Py_ssize_t itemsize = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+        if (itemsize <= 0 || count > (PY_SSIZE_T_MAX - 63) / itemsize) {
+            PyErr_Clear();
+            goto python;
+        }
+        PyObject *memory = memory_of_thread();
+        if (memory == NULL) {
+            return NULL;
+        }
+        AllocationBase *scope = (AllocationBase *)scope_type->tp_alloc(scope_type, 0);
+        if (scope == NULL) {
+            return NULL;
+        }
+        Py_INCREF(memory);
+        scope->memory = memory;
+        scope->state = FRESH;
+        Py_INCREF(PyTuple_GET_ITEM(spec, 0));
+        scope->dt = PyTuple_GET_ITEM(spec, 0);
+        Py_INCREF(count_obj);
+        scope->count = count_obj;
+        scope->itemsize = itemsize;
+        scope->size = (count * itemsize + 63) & ~(Py_ssize_t)63;
+        if (fn == NULL || fn == Py_None) {
+            return (PyObject *)scope;
+        }
+        PyObject *result = PyObject_CallMethodOneArg((PyObject *)scope, str_call_with, fn);
+        Py_DECREF(scope);
+        return result;
+    }
+python:
+    return PyObject_Vectorcall(python_uninit, args, nargs, kwnames);
+}
+
+static PyObject *
+configure(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *dtypes, *type, *memory_fn, *python_fn;
+    if (!PyArg_ParseTuple(args, "O!O!OO:configure", &PyDict_Type, &dtypes, &PyType_Type, &type,
+                          &memory_fn, &python_fn)) {
+        return NULL;
+    }
+    if (!PyType_IsSubtype((PyTypeObject *)type, &AllocationBase_Type)) {
+        PyErr_SetString(PyExc_TypeError, "configure: the scope type must derive AllocationBase");
+        return NULL;
+    }
+    Py_INCREF(dtypes);
+    Py_XSETREF(plain_dtypes, dtypes);
+    Py_INCREF(type);
+    Py_XSETREF(scope_type, (PyTypeObject *)type);
+    Py_INCREF(memory_fn);
+    Py_XSETREF(thread_memory, memory_fn);
+    Py_INCREF(python_fn);
+    Py_XSETREF(python_uninit, python_fn);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"uninit_slice", (PyCFunction)(void (*)(void))uninit_slice, METH_FASTCALL | METH_KEYWORDS,
+     "uninit_slice(shape, dtype, *, fn=None): the thread-local uninit_slice (FAST PATH, part 1)."},
+    {"configure", configure, METH_VARARGS,
+     "configure(plain_dtypes, scope_type, thread_memory, python_uninit_slice)."},
+    {NULL},
+};
+
+static struct PyModuleDef fast_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "stagebuf._arena._fast",
+    .m_doc = "The arena's compiled fast path (see stagebuf/_arena/_fast.c).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+static int
+intern(PyObject **slot, const char *text)
+{
+    *slot = PyUnicode_InternFromString(text);
+    return *slot == NULL ? -1 : 0;
+}
+
+PyMODINIT_FUNC
+PyInit__fast(void)
+{
+    import_array();
+    if (intern(&str_enter_check, "_enter_check") < 0 ||
+        intern(&str_enter_slow, "_enter_slow") < 0 ||
+        intern(&str_entering_interrupted, "_entering_interrupted") < 0 ||
+        intern(&str_end, "_end") < 0 || intern(&str_end_interrupted, "_end_interrupted") < 0 ||
+        intern(&str_call_with, "call_with") < 0 ||
+        intern(&str_thread_key, "stagebuf._arena.memory") < 0) {
+        return NULL;
+    }
+    if (PyType_Ready(&ChunkBase_Type) < 0 || PyType_Ready(&MemoryBase_Type) < 0 ||
+        PyType_Ready(&AllocationBase_Type) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&fast_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "ChunkBase", (PyObject *)&ChunkBase_Type) < 0 ||
+        PyModule_AddObjectRef(module, "MemoryBase", (PyObject *)&MemoryBase_Type) < 0 ||
+        PyModule_AddObjectRef(module, "AllocationBase", (PyObject *)&AllocationBase_Type) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
