@@ -52,7 +52,7 @@ import numpy as np
 
 import stagebuf as sb
 
-from ._arena_cases import CASES, FRAME_SEED, frame_sizes, measure, warm_up
+from ._arena_cases import CASES, FRAME_SEED, frame_sizes, frames, measure, repeats, warm_up
 from ._arena_report import (
     BACKEND_NAMES,
     Results,
@@ -60,7 +60,7 @@ from ._arena_report import (
     goal_table,
     sweep_panel,
 )
-from ._arena_worker import PURE_PYTHON_ENV, Worker
+from ._arena_worker import Worker
 from ._plot import Panel
 from ._progress import Progress
 
@@ -76,9 +76,9 @@ def _plan(sweep: bool, only: Collection[str] | None) -> list[str]:
 
 
 def _no_compiled_note() -> str:
-    value = os.environ.get(PURE_PYTHON_ENV)
+    value = os.environ.get(sb.PURE_PYTHON_ENV)
     why = (
-        f"{PURE_PYTHON_ENV}={value} in the environment"
+        f"{sb.PURE_PYTHON_ENV}={value} in the environment"
         if value
         else "the compiled module is not built or did not load"
     )
@@ -87,7 +87,7 @@ def _no_compiled_note() -> str:
 
 def _header(quick: bool, child: bool) -> str:
     backends = f"arena {BACKEND_NAMES[sb.ARENA_BACKEND]}" + (
-        f", pure Python in a child process ({PURE_PYTHON_ENV}=1)" if child else ""
+        f", pure Python in a child process ({sb.PURE_PYTHON_ENV}=1)" if child else ""
     )
     return (
         f"stagebuf arena bench: Python {platform.python_version()} ({sys.executable}), "
@@ -119,7 +119,7 @@ def _print_tables(results: Results, quick: bool, child: bool) -> None:
     print(
         "baseline: timed in the same process as the backend to its left "
         f"({'the pure-Python one in a child process' if child else 'this one'}); "
-        f"min of {3 if quick else 7} repeats, the frame: median of frames."
+        f"min of {repeats(quick)} repeats, the frame: median of {frames(quick)} frames."
     )
     if any("fast_path" in cases for cases in results.values()):
         print()
@@ -142,8 +142,7 @@ def run(
         print(f"note: {sb.CHECKED_ENV} is set: the thread stacks run checked (slower)")
     warm_up()
     growths = stack.growths
-    with contextlib.ExitStack() as exits:
-        worker = exits.enter_context(Worker()) if child else None
+    with Worker() if child else contextlib.nullcontext() as worker:
         results = _measure_all(keys, quick, worker)
     _print_tables(results, quick, child)
     sizes = frame_sizes()
@@ -154,5 +153,5 @@ def run(
     )
     if "sweep" not in keys:
         return None
-    note = "" if child else f"Compiled path: n/a ({_no_compiled_note()})."
+    note = "" if child else f"Compiled path: n/a: {_no_compiled_note()}."
     return sweep_panel(results, sb.ARENA_BACKEND, note=note)

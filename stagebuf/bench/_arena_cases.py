@@ -28,7 +28,9 @@ __all__ = [
     "SWEEP_SIZES",
     "Case",
     "frame_sizes",
+    "frames",
     "measure",
+    "repeats",
     "sweep_op",
     "warm_up",
 ]
@@ -41,8 +43,14 @@ _LIST_ITEMS = 1000
 SWEEP_SIZES = tuple(64 * 4**k for k in range(11))  # bytes: 64 B, 256 B, ..., 64 MiB
 
 
-def _repeats(quick: bool) -> int:
+def repeats(quick: bool) -> int:
+    """Repeats per case (each a batch of ops; the report takes their minimum)."""
     return 3 if quick else 7
+
+
+def frames(quick: bool) -> int:
+    """Frames timed one by one in the frame case (the report takes their median)."""
+    return 9 if quick else 31
 
 
 def frame_sizes() -> list[int]:
@@ -96,7 +104,7 @@ def small_scope(quick: bool) -> Samples:
             "base": "s = np.empty(1024, f4)",
         },
         number=20_000 if quick else 200_000,
-        repeat=_repeats(quick),
+        repeat=repeats(quick),
         names={"uninit_slice": sb.uninit_slice, "np": np, "f4": _F4},
     )
 
@@ -106,11 +114,11 @@ def buffer_list(quick: bool) -> Samples:
     items = [0.5 * i for i in range(_LIST_ITEMS)]
     with sb.buffer(items) as probe:  # like for like, or the comparison means nothing
         if probe.dtype != np.array(items).dtype:
-            raise AssertionError(f"buffer inferred {probe.dtype}, np.array float64")
+            raise RuntimeError(f"buffer() inferred {probe.dtype}, np.array float64: unlike work.")
     return interleaved(
         {"ours": "with buffer(items) as a: pass", "base": "a = np.array(items)"},
         number=500 if quick else 5_000,
-        repeat=_repeats(quick),
+        repeat=repeats(quick),
         names={"buffer": sb.buffer, "np": np, "items": items},
     )
 
@@ -130,7 +138,7 @@ def big_fill(quick: bool) -> Samples:
     return interleaved(
         {"ours": _big_fill, "floor": floor, "empty": empty},
         number=2 if quick else 5,
-        repeat=_repeats(quick),
+        repeat=repeats(quick),
     )
 
 
@@ -138,7 +146,7 @@ def frame(quick: bool) -> Samples:
     """A frame of 64 nested temporaries, 1 KiB..8 MiB, each written once / ``np.empty``
     each. One frame per repeat: the report takes the median of frames."""
     ours, theirs = _frame_ops()
-    return interleaved({"ours": ours, "base": theirs}, number=1, repeat=9 if quick else 31)
+    return interleaved({"ours": ours, "base": theirs}, number=1, repeat=frames(quick))
 
 
 def tuple_shape(quick: bool) -> Samples:
@@ -149,7 +157,7 @@ def tuple_shape(quick: bool) -> Samples:
             "base": "with uninit_slice(1024, f4) as s: pass",
         },
         number=20_000 if quick else 200_000,
-        repeat=_repeats(quick),
+        repeat=repeats(quick),
         names={"uninit_slice": sb.uninit_slice, "f4": _F4},
     )
 
@@ -168,7 +176,7 @@ def fast_path(quick: bool) -> Samples:
             "locked": "with via_locked(1024, f4) as s: pass",
         },
         number=20_000 if quick else 200_000,
-        repeat=_repeats(quick),
+        repeat=repeats(quick),
         names={
             "fast": sb.uninit_slice,
             "via_slice_scope": sb.thread_stack().uninit_slice,
@@ -194,7 +202,7 @@ def sweep(quick: bool) -> Samples:
                 sweep_op("base", nbytes): "s = np.empty(n, u1)",
             },
             number=1_000 if quick else 10_000,
-            repeat=_repeats(quick),
+            repeat=repeats(quick),
             names={"uninit_slice": sb.uninit_slice, "np": np, "u1": np.uint8, "n": nbytes},
         )
     return samples

@@ -29,6 +29,7 @@ __all__ = [
 
 BACKENDS = ("c", "python")
 BACKEND_NAMES = {"c": "compiled", "python": "pure Python"}
+_COLORS = {"c": "C0", "python": "C1", "numpy": "C2"}
 _SHORT = {"c": "c", "python": "py"}
 
 Results = dict[str, dict[str, Samples]]
@@ -208,14 +209,15 @@ def sweep_panel(results: Results, own: str, *, note: str = "") -> Panel:
         samples = results.get(backend, {}).get("sweep")
         if samples is not None:
             ns = [min(samples[sweep_op("ours", n)]) * 1e9 for n in SWEEP_SIZES]
-            series.append(Series(f"stagebuf, {BACKEND_NAMES[backend]}", SWEEP_SIZES, ns))
+            label = f"stagebuf, {BACKEND_NAMES[backend]}"
+            series.append(Series(label, SWEEP_SIZES, ns, color=_COLORS[backend]))
     own_samples = results[own]["sweep"]
     ns = [min(own_samples[sweep_op("base", n)]) * 1e9 for n in SWEEP_SIZES]
-    series.append(Series("np.empty", SWEEP_SIZES, ns, style="--s"))
+    series.append(Series("np.empty", SWEEP_SIZES, ns, style="--s", color=_COLORS["numpy"]))
     caption = (
-        "One scope: enter + exit of uninit_slice(n, uint8), no write; np.empty(n, uint8),\n"
-        "no write either (above ~128 KiB it is an mmap whose pages fault only when first\n"
-        "written: the table's 64 MiB fill rows include that write). Min of repeats."
+        "One scope: enter + exit of uninit_slice(n, uint8), no write. np.empty(n, uint8):\n"
+        "no write either, so a large array's first-touch page faults are not counted\n"
+        "(the table's 64 MiB fill rows include a write). Min of repeats."
     )
     return Panel(
         title="Arena: ns per scope",

@@ -25,10 +25,11 @@ import traceback
 from types import TracebackType
 from typing import Any, TextIO
 
-__all__ = ["PURE_PYTHON_ENV", "Worker", "WorkerError", "parse_hello", "parse_reply", "serve"]
+import stagebuf as sb
 
-# DESIGN.md's name for the switch (the compiled arena exports it as well).
-PURE_PYTHON_ENV = "STAGEBUF_PURE_PYTHON"
+from ._arena_cases import measure, warm_up
+
+__all__ = ["Worker", "WorkerError", "parse_hello", "parse_reply", "serve"]
 
 
 class WorkerError(RuntimeError):
@@ -77,10 +78,6 @@ def parse_reply(line: str, case: str) -> dict[str, list[float]]:
 
 def serve(requests: TextIO, replies: TextIO) -> None:
     """The child's loop: warm up, say hello, then answer each request line."""
-    import stagebuf as sb
-
-    from ._arena_cases import measure, warm_up
-
     warm_up()
     replies.write(json.dumps({"backend": sb.ARENA_BACKEND}) + "\n")
     replies.flush()
@@ -99,7 +96,7 @@ class Worker:
     """A child process running the arena bench's cases on the pure-Python arena."""
 
     def __init__(self) -> None:
-        env = {**os.environ, PURE_PYTHON_ENV: "1"}
+        env = {**os.environ, sb.PURE_PYTHON_ENV: "1"}
         # stderr is inherited: the child's tracebacks and warnings reach the terminal.
         self._proc = subprocess.Popen(
             [sys.executable, "-m", __name__],
@@ -113,7 +110,7 @@ class Worker:
         if backend != "python":
             self.close(kill=True)
             raise WorkerError(
-                f"The bench child runs the {backend!r} arena despite {PURE_PYTHON_ENV}=1."
+                f"The bench child runs the {backend!r} arena despite {sb.PURE_PYTHON_ENV}=1."
             )
         self.backend = backend
 

@@ -44,6 +44,7 @@ class Series:
     x: Sequence[float]
     y: Sequence[float]
     style: str = "-o"
+    color: str | None = None  # a matplotlib colour: the same line, the same colour in every run
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,22 @@ def _size_label(nbytes: float) -> str:
 
 
 def _draw_panel(ax: Axes, panel: Panel) -> None:
+    from matplotlib.ticker import (  # type: ignore[import-not-found, unused-ignore]
+        FuncFormatter,
+        LogLocator,
+        NullFormatter,
+    )
+
     for series in panel.series:
-        ax.plot(series.x, series.y, series.style, label=series.label, markersize=4)
+        ax.plot(
+            series.x, series.y, series.style, color=series.color, label=series.label, markersize=4
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # Labels at 1, 2 and 5 of each decade: a range within one decade still reads.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     if panel.x_bytes:
         ticks = sorted({x for s in panel.series for x in s.x})
         ax.set_xticks(ticks, [_size_label(x) for x in ticks], rotation=45, ha="right")
