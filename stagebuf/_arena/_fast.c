@@ -35,6 +35,12 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+/* Whether `o` is an instance of `type`: the Python classes derive straight from
+ * the C bases, so checking the type's own base first skips the MRO walk. */
+#define IS_A(o, type)                                                         \
+    (Py_TYPE(o) == (type) || Py_TYPE(o)->tp_base == (type) ||                 \
+     PyType_IsSubtype(Py_TYPE(o), (type)))
+
 /* Scope states: the same numbers as stagebuf/_arena/_scopes.py. */
 enum { FRESH = 0, LIVE = 1, ENDED = 2 };
 
@@ -153,6 +159,7 @@ typedef struct {
     int state;            /* scopes: FRESH, LIVE, ENDED, ... */
     PyObject *dt;         /* slice scopes: the np.dtype */
     PyObject *count;      /* slice scopes: the element count (an int of any size) */
+    Py_ssize_t ncount;    /* ... as a C number, or -1 where it does not fit one */
     Py_ssize_t itemsize;  /* slice scopes: bytes per element (8 for object slots) */
     Py_ssize_t size;      /* slice scopes: bytes rounded to a cache line, or never-fits */
 } AllocationBase;
@@ -175,6 +182,16 @@ allocation_clear(AllocationBase *self)
     Py_CLEAR(self->dt);
     Py_CLEAR(self->count);
     return 0;
+}
+
+static PyObject *
+allocation_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    AllocationBase *self = (AllocationBase *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL) {
+        self->ncount = -1; /* no count yet: not for the fast path */
+    }
+    return (PyObject *)self;
 }
 
 static void
@@ -234,21 +251,17 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
         Py_DECREF(ok);
     }
     PyObject *memory = self->memory;
-    if (memory != NULL && PyObject_TypeCheck(memory, &MemoryBase_Type)) {
+    if (memory != NULL && IS_A(memory, &MemoryBase_Type)) {
         MemoryBase *mem = (MemoryBase *)memory;
         PyObject *fast = mem->fast_chunk;
-        if (fast != NULL && PyObject_TypeCheck(fast, &ChunkBase_Type)) {
+        if (fast != NULL && IS_A(fast, &ChunkBase_Type)) {
             ChunkBase *chunk = (ChunkBase *)fast;
             Py_ssize_t start = chunk->top;
             Py_ssize_t stop = start + self->size;
             PyObject *array = chunk->array;
             if (stop <= chunk->fast_limit && array != NULL && PyArray_Check(array) &&
-                self->dt != NULL && PyArray_DescrCheck(self->dt) && self->count != NULL) {
-                npy_intp dims[1];
-                dims[0] = PyLong_AsSsize_t(self->count);
-                if (dims[0] == -1 && PyErr_Occurred()) {
-                    return NULL; /* nothing changed yet */
-                }
+                self->dt != NULL && PyArray_DescrCheck(self->dt) && self->ncount >= 0) {
+                npy_intp dims[1] = {self->ncount};
                 char *data = (char *)PyArray_DATA((PyArrayObject *)array) + start;
                 Py_INCREF(self->dt); /* PyArray_NewFromDescr steals it */
                 PyObject *view = PyArray_NewFromDescr(
@@ -288,7 +301,7 @@ slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py
 {
     if (self->state == LIVE) {
         PyObject *held = self->chunk;
-        if (held != NULL && PyObject_TypeCheck(held, &ChunkBase_Type)) {
+        if (held != NULL && IS_A(held, &ChunkBase_Type)) {
             ChunkBase *chunk = (ChunkBase *)held;
             if (chunk->bump_only && chunk->top == self->stop) {
                 chunk->top = self->start;
@@ -312,9 +325,46 @@ static PyMemberDef allocation_members[] = {
     {"_memory", T_OBJECT_EX, offsetof(AllocationBase, memory), 0, NULL},
     {"_state", T_INT, offsetof(AllocationBase, state), 0, NULL},
     {"_dt", T_OBJECT_EX, offsetof(AllocationBase, dt), 0, NULL},
-    {"_count", T_OBJECT_EX, offsetof(AllocationBase, count), 0, NULL},
     {"_itemsize", T_PYSSIZET, offsetof(AllocationBase, itemsize), 0, NULL},
     {"_size", T_PYSSIZET, offsetof(AllocationBase, size), 0, NULL},
+    {NULL},
+};
+
+/* `_count`: the Python int, with its C value kept beside it for the fast path. */
+static PyObject *
+allocation_get_count(AllocationBase *self, void *Py_UNUSED(closure))
+{
+    if (self->count == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_count");
+        return NULL;
+    }
+    return Py_NewRef(self->count);
+}
+
+static int
+allocation_set_count(AllocationBase *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    Py_ssize_t n = -1;
+    if (value != NULL) {
+        if (!PyLong_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "_count must be an int, not %.100s",
+                         Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        n = PyLong_AsSsize_t(value);
+        if (n == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* too big for C: never on the fast path */
+            n = -1;
+        }
+        Py_INCREF(value);
+    }
+    Py_XSETREF(self->count, value);
+    self->ncount = n;
+    return 0;
+}
+
+static PyGetSetDef allocation_getset[] = {
+    {"_count", (getter)allocation_get_count, (setter)allocation_set_count, NULL, NULL},
     {NULL},
 };
 
@@ -332,15 +382,23 @@ static PyTypeObject AllocationBase_Type = {
     .tp_doc = "An allocation's fields, and a slice scope's, for the compiled fast path.",
     .tp_basicsize = sizeof(AllocationBase),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
+    .tp_new = allocation_new,
     .tp_dealloc = (destructor)allocation_dealloc,
     .tp_traverse = (traverseproc)allocation_traverse,
     .tp_clear = (inquiry)allocation_clear,
     .tp_members = allocation_members,
+    .tp_getset = allocation_getset,
     .tp_methods = allocation_methods,
 };
 
 /* -- uninit_slice: FAST PATH, part 1 of 3 ----------------------------------- */
+
+/* Scopes of the configured type that died, kept for the next uninit_slice as
+ * CPython keeps its tuples: untracked, fields cleared, linked through `chunk`.
+ * Saves the allocator's round trip on every scope. */
+#define MAX_FREE_SCOPES 64
+static AllocationBase *free_scopes;
+static int n_free_scopes;
 
 /* Set once by configure(): the Python side's objects this function works with. */
 static PyObject *plain_dtypes;     /* dict: dtype spec -> (np.dtype, itemsize) */
@@ -435,19 +493,30 @@ uninit_slice(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         if (memory == NULL) {
             return NULL;
         }
-        AllocationBase *scope = (AllocationBase *)scope_type->tp_alloc(scope_type, 0);
-        if (scope == NULL) {
-            return NULL;
+        /* Not tp_alloc: it would zero the object first; every field is set here. */
+        AllocationBase *scope = free_scopes;
+        if (scope != NULL) {
+            free_scopes = (AllocationBase *)scope->chunk;
+            n_free_scopes--;
+            PyObject_Init((PyObject *)scope, scope_type);
         }
-        Py_INCREF(memory);
-        scope->memory = memory;
+        else {
+            scope = PyObject_GC_New(AllocationBase, scope_type);
+            if (scope == NULL) {
+                return NULL;
+            }
+        }
+        scope->chunk = NULL;
+        scope->start = 0;
+        scope->stop = 0;
+        scope->memory = Py_NewRef(memory);
         scope->state = FRESH;
-        Py_INCREF(PyTuple_GET_ITEM(spec, 0));
-        scope->dt = PyTuple_GET_ITEM(spec, 0);
-        Py_INCREF(count_obj);
-        scope->count = count_obj;
+        scope->dt = Py_NewRef(PyTuple_GET_ITEM(spec, 0));
+        scope->count = Py_NewRef(count_obj);
+        scope->ncount = count;
         scope->itemsize = itemsize;
         scope->size = (count * itemsize + 63) & ~(Py_ssize_t)63;
+        PyObject_GC_Track(scope);
         if (fn == NULL || fn == Py_None) {
             return (PyObject *)scope;
         }
@@ -459,6 +528,26 @@ python:
     return PyObject_Vectorcall(python_uninit, args, nargs, kwnames);
 }
 
+/* The configured scope type's tp_dealloc: subtype_dealloc's work for a type
+ * that adds nothing to AllocationBase (configure checks that), then the free
+ * list instead of the allocator. */
+static void
+scope_dealloc(AllocationBase *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    allocation_clear(self);
+    if (type == scope_type && n_free_scopes < MAX_FREE_SCOPES) {
+        self->chunk = (PyObject *)free_scopes;
+        free_scopes = self;
+        n_free_scopes++;
+    }
+    else {
+        type->tp_free((PyObject *)self);
+    }
+    Py_DECREF(type); /* instances of a heap type hold a reference to it */
+}
+
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -467,14 +556,26 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
                           &memory_fn, &python_fn)) {
         return NULL;
     }
-    if (!PyType_IsSubtype((PyTypeObject *)type, &AllocationBase_Type)) {
-        PyErr_SetString(PyExc_TypeError, "configure: the scope type must derive AllocationBase");
+    /* uninit_slice makes its scopes field by field: the type must add none
+     * (no slots, no __dict__, no __weakref__) to AllocationBase's, and its
+     * dealloc (scope_dealloc) runs no finalizer. */
+    PyTypeObject *t = (PyTypeObject *)type;
+    if (!PyType_IsSubtype(t, &AllocationBase_Type) || t->tp_basicsize != sizeof(AllocationBase) ||
+        t->tp_itemsize != 0 || t->tp_dictoffset != 0 || t->tp_weaklistoffset != 0 ||
+        t->tp_finalize != NULL || t->tp_del != NULL || !(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "configure: the scope type must be a class deriving "
+                                         "AllocationBase that adds no fields and no __del__");
+        return NULL;
+    }
+    if (scope_type != NULL && scope_type != t) {
+        PyErr_SetString(PyExc_RuntimeError, "configure: the scope type is set once");
         return NULL;
     }
     Py_INCREF(dtypes);
     Py_XSETREF(plain_dtypes, dtypes);
     Py_INCREF(type);
-    Py_XSETREF(scope_type, (PyTypeObject *)type);
+    Py_XSETREF(scope_type, t);
+    t->tp_dealloc = (destructor)scope_dealloc;
     Py_INCREF(memory_fn);
     Py_XSETREF(thread_memory, memory_fn);
     Py_INCREF(python_fn);
