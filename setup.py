@@ -22,7 +22,8 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as err:  # no compiler, no headers: any build failure
-            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            reason = lines[-1] if len(lines[-1]) <= 160 else lines[-1][:157] + "..."
             print(
                 f"stagebuf: the compiled arena was not built ({reason}); "
                 f"installing the pure-Python arena.",

@@ -36,11 +36,19 @@ if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/nu
         }
     fi
 fi
-# Re-install only when pyproject.toml changed since the last install.
+# Re-install only when the build's inputs changed since the last install: the
+# metadata, setup.py, or the compiled arena's C source (built in place).
 STAMP="$VENV/.stagebuf-installed"
-if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/setup.py" -nt "$STAMP" ] \
+    || [ "$ROOT/stagebuf/_arena/_fast.c" -nt "$STAMP" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+    # The compiled arena is optional: without a C compiler (or the Python
+    # headers) the install goes on in pure Python, and says so here.
+    "$VENV/bin/python" -c 'import importlib.util, sys
+if importlib.util.find_spec("stagebuf._arena._fast") is None:
+    sys.stderr.write("stagebuf: no C compiler or Python headers here, so the arena runs in "
+                     "pure Python (slower scopes, same behaviour)\n")'
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

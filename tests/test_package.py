@@ -52,7 +52,7 @@ def _backend_in_child(env: dict[str, str]) -> str:
 def test_arena_backend_is_the_compiled_one_where_it_is_built() -> None:
     forced = os.environ.get(sb.PURE_PYTHON_ENV, "") == "1"
     want = "c" if _compiled_module_built() and not forced else "python"
-    assert sb.ARENA_BACKEND == want
+    assert want == sb.ARENA_BACKEND
     # The compiled backend takes over the thread-local function and the slice
     # scopes' enter and exit; the Python ones stay the reference.
     compiled = sb.ARENA_BACKEND == "c"

@@ -42,7 +42,17 @@ class MemoryBase:
 class AllocationBase:
     """An allocation's fields (``chunk``, ``start``, ``stop``), and a slice scope's."""
 
-    __slots__ = ("_count", "_dt", "_itemsize", "_memory", "_size", "_state", "chunk", "start", "stop")
+    __slots__ = (
+        "_count",
+        "_dt",
+        "_itemsize",
+        "_memory",
+        "_size",
+        "_state",
+        "chunk",
+        "start",
+        "stop",
+    )
 
     chunk: Any  # a Chunk, or None: nothing held
     start: int  # units of the chunk where the allocation starts

@@ -34,7 +34,15 @@ from ._checks import MAX_DIMS, as_dtype, as_shape, check_dims
 from ._chunks import ALIGNMENT, OBJECT_SLOT_BYTES, Allocation, Chunk
 from ._memory import Memory
 
-__all__ = ["NEVER_FITS", "PLAIN_DTYPES", "Scope", "ShapedSliceScope", "SliceScope", "empty_view", "slice_scope"]
+__all__ = [
+    "NEVER_FITS",
+    "PLAIN_DTYPES",
+    "Scope",
+    "ShapedSliceScope",
+    "SliceScope",
+    "empty_view",
+    "slice_scope",
+]
 
 T = TypeVar("T")
 NDArray = npt.NDArray[Any]

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import numpy as np
 import numpy.typing as npt
 
+from ._backend import fast
 from ._growing import BufferScope
 from ._memory import Memory
-from ._backend import fast
-from ._scopes import NEVER_FITS, FRESH, PLAIN_DTYPES, SliceScope, slice_scope
+from ._scopes import FRESH, NEVER_FITS, PLAIN_DTYPES, SliceScope, slice_scope
 from ._stack import ShapeLike, SliceOf, Stack, new_thread_stack
 
 __all__ = ["CHECKED_ENV", "buffer", "thread_stack", "uninit", "uninit_slice"]
