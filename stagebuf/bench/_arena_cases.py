@@ -45,7 +45,7 @@ SWEEP_SIZES = tuple(64 * 4**k for k in range(11))  # bytes: 64 B, 256 B, ..., 64
 
 def repeats(quick: bool) -> int:
     """Repeats per case (each a batch of ops; the report takes their minimum)."""
-    return 3 if quick else 7
+    return 5 if quick else 7  # quick: shorter repeats, enough of them to dodge a noisy burst
 
 
 def frames(quick: bool) -> int:
@@ -103,7 +103,7 @@ def small_scope(quick: bool) -> Samples:
             "ours": "with uninit_slice(1024, f4) as s: pass",
             "base": "s = np.empty(1024, f4)",
         },
-        number=20_000 if quick else 200_000,
+        number=10_000 if quick else 200_000,
         repeat=repeats(quick),
         names={"uninit_slice": sb.uninit_slice, "np": np, "f4": _F4},
     )
@@ -117,7 +117,7 @@ def buffer_list(quick: bool) -> Samples:
             raise RuntimeError(f"buffer() inferred {probe.dtype}, np.array float64: unlike work.")
     return interleaved(
         {"ours": "with buffer(items) as a: pass", "base": "a = np.array(items)"},
-        number=500 if quick else 5_000,
+        number=300 if quick else 5_000,
         repeat=repeats(quick),
         names={"buffer": sb.buffer, "np": np, "items": items},
     )
@@ -156,7 +156,7 @@ def tuple_shape(quick: bool) -> Samples:
             "ours": "with uninit_slice((1024,), f4) as s: pass",
             "base": "with uninit_slice(1024, f4) as s: pass",
         },
-        number=20_000 if quick else 200_000,
+        number=10_000 if quick else 200_000,
         repeat=repeats(quick),
         names={"uninit_slice": sb.uninit_slice, "f4": _F4},
     )
@@ -175,7 +175,7 @@ def fast_path(quick: bool) -> Samples:
             "slice_scope": "with via_slice_scope(1024, f4) as s: pass",
             "locked": "with via_locked(1024, f4) as s: pass",
         },
-        number=20_000 if quick else 200_000,
+        number=10_000 if quick else 200_000,
         repeat=repeats(quick),
         names={
             "fast": sb.uninit_slice,
@@ -201,7 +201,7 @@ def sweep(quick: bool) -> Samples:
                 sweep_op("ours", nbytes): "with uninit_slice(n, u1) as s: pass",
                 sweep_op("base", nbytes): "s = np.empty(n, u1)",
             },
-            number=1_000 if quick else 10_000,
+            number=500 if quick else 10_000,
             repeat=repeats(quick),
             names={"uninit_slice": sb.uninit_slice, "np": np, "u1": np.uint8, "n": nbytes},
         )
