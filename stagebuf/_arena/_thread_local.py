@@ -159,5 +159,6 @@ if fast is not None and not TYPE_CHECKING:
     # calling thread's Memory from _memory (once per thread) and hands every
     # call off its fast case to the Python function above, which gives the
     # same scopes and the same errors.
-    fast.configure(PLAIN_DTYPES, SliceScope, _memory, uninit_slice)
+    python_uninit_slice = uninit_slice  # the reference (tests compare the two)
+    fast.configure(PLAIN_DTYPES, SliceScope, _memory, python_uninit_slice)
     uninit_slice = fast.uninit_slice

@@ -1,0 +1,149 @@
+"""The compiled arena against its reference, the pure-Python one.
+
+Module: stagebuf._arena._fast (C) and ._backend. Pure CPU. The whole suite runs
+on both backends (CI runs it again with STAGEBUF_PURE_PYTHON=1); these tests
+check what only the compiled path could get wrong: views that must keep their
+chunk alive, the call forms its uninit_slice hands to the Python one, the
+thread each stack belongs to, and fields that must refuse bad values instead
+of corrupting memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+import stagebuf as sb
+from stagebuf._arena import _thread_local
+from stagebuf._arena._scopes import SliceScope
+
+F4 = np.float32
+compiled_only = pytest.mark.skipif(sb.ARENA_BACKEND != "c", reason="the compiled arena only")
+
+
+def test_a_fast_path_view_keeps_its_chunk_alive_after_trim_and_the_stack() -> None:
+    stack = sb.Stack(thread_safe=False)  # unlocked: its scopes take the fast path
+    with stack.uninit_slice(64, F4):
+        pass  # warm: the chunk exists and the fast path is armed
+    with stack.uninit_slice(1000, F4) as view:
+        view[:] = np.arange(1000, dtype=F4)
+        kept = view
+    stack.trim()
+    del stack, view
+    gc.collect()
+    noise = [np.full(1000, -1.0, dtype=F4) for _ in range(64)]  # reuse freed memory, if any
+    assert np.array_equal(kept, np.arange(1000, dtype=F4))
+    assert kept.base is not None and kept.flags.writeable and not kept.flags.owndata
+    assert kept.ctypes.data % sb.ALIGNMENT == 0
+    del noise
+
+
+def test_scopes_are_fresh_however_often_they_are_made_and_dropped() -> None:
+    # The compiled path re-uses dead scope objects: nothing of an old scope
+    # (its state, chunk, dtype) may show through a new one.
+    for i in range(300):
+        dtype = (np.float32, np.uint8, np.int64)[i % 3]
+        scope = sb.uninit_slice(i % 7 + 1, dtype)
+        if i % 5 == 0:
+            del scope  # dropped without being entered
+            continue
+        with scope as view:
+            assert view.shape == (i % 7 + 1,) and view.dtype == dtype
+            view[:] = i % 100
+        with pytest.raises(sb.ScopeError, match="already ended"):
+            scope.__exit__(None, None, None)
+    assert sb.thread_stack().bytes_in_use == 0
+
+
+CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+    ((3, F4), {}),
+    (((3,), F4), {}),
+    (((2, 3), F4), {}),
+    ((0, F4), {}),
+    ((3, "f4"), {}),
+    ((3, np.dtype([("x", "f4"), ("y", "u1")])), {}),
+    ((3, F4), {"fn": len}),
+    ((), {"shape": 3, "dtype": F4}),
+    ((3,), {"dtype": F4}),
+    ((3, F4), {"bad": 1}),
+    ((3, F4, None), {}),
+    ((3,), {}),
+    ((-1, F4), {}),
+    ((2**70, F4), {}),
+    ((2**40, F4), {}),
+    ((True, F4), {}),
+    ((np.int64(3), F4), {}),
+    ((3.0, F4), {}),
+    ((3, [1]), {}),
+    ((3, "not a dtype"), {}),
+    ((3, object), {}),
+]
+
+
+def _outcome(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    try:
+        result = fn(*args, **kwargs)
+        if not isinstance(result, SliceScope):
+            return "returned", result
+        with result as view:
+            return "scope", type(result).__name__, view.shape, view.dtype
+    except BaseException as err:  # the error, as the caller would see it
+        return type(err), str(err)
+
+
+@pytest.mark.parametrize(("args", "kwargs"), CALLS, ids=[repr(c) for c in CALLS])
+def test_uninit_slice_answers_every_call_as_the_python_reference_does(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    reference = getattr(_thread_local, "python_uninit_slice", sb.uninit_slice)
+    before = sb.thread_stack().bytes_in_use
+    assert _outcome(sb.uninit_slice, args, kwargs) == _outcome(reference, args, kwargs)
+    assert sb.thread_stack().bytes_in_use == before
+
+
+def test_each_thread_scopes_on_its_own_stack() -> None:
+    main = sb.thread_stack()
+    seen: dict[str, Any] = {}
+
+    def work() -> None:
+        mine = sb.thread_stack()
+        with sb.uninit_slice(1000, F4) as view:
+            view[:] = 1.0
+            seen["in_use"] = mine.bytes_in_use
+            seen["main_in_use"] = main._memory.bytes.in_use  # read without the owner check
+        seen["after"] = mine.bytes_in_use
+        seen["same"] = mine is main
+
+    for _ in range(3):  # new threads may re-use an old thread's identity
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        assert seen["in_use"] >= 4000 and seen["after"] == 0 and not seen["same"]
+        assert seen["main_in_use"] == 0
+
+
+@compiled_only
+def test_compiled_fields_refuse_bad_values_without_corrupting() -> None:
+    scope = sb.uninit_slice(10, F4)
+    for field, value in [("_count", "ten"), ("_size", 2**80), ("_state", "live"), ("start", 1.5)]:
+        with pytest.raises((TypeError, OverflowError)):
+            setattr(scope, field, value)
+    with scope as view:  # untouched by the refused writes
+        assert view.shape == (10,)
+    chunk = sb.thread_stack()._memory.bytes.current
+    with pytest.raises(TypeError):
+        chunk.top = "high"
+    with pytest.raises(TypeError):
+        chunk.bump_only = 1  # a bool, exactly
+
+
+@compiled_only
+def test_compiled_enter_and_exit_refuse_other_objects() -> None:
+    with pytest.raises(TypeError):
+        SliceScope.__enter__(object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        SliceScope.__exit__(object(), None, None, None)  # type: ignore[arg-type]
