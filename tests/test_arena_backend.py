@@ -128,17 +128,26 @@ def test_each_thread_scopes_on_its_own_stack() -> None:
 
 @compiled_only
 def test_compiled_fields_refuse_bad_values_without_corrupting() -> None:
+    stack = sb.thread_stack()
+    before = stack.bytes_in_use
     scope = sb.uninit_slice(10, F4)
-    for field, value in [("_count", "ten"), ("_size", 2**80), ("_state", "live"), ("start", 1.5)]:
+    bad = [("_count", "ten"), ("_size", 2**80), ("_state", 2**70), ("start", 1.5), ("stop", "x")]
+    for field, value in bad:
+        old = getattr(scope, field)
         with pytest.raises((TypeError, OverflowError)):
             setattr(scope, field, value)
+        assert getattr(scope, field) == old, field  # left as it was
     with scope as view:  # untouched by the refused writes
         assert view.shape == (10,)
-    chunk = sb.thread_stack()._memory.bytes.current
-    with pytest.raises(TypeError):
-        chunk.top = "high"
-    with pytest.raises(TypeError):
-        chunk.bump_only = 1  # a bool, exactly
+    chunk = stack._memory.bytes.current
+    top, limit = chunk.top, chunk.fast_limit
+    for field, value in [("top", "high"), ("top", 2**64), ("fast_limit", 0.5), ("bump_only", 1)]:
+        with pytest.raises((TypeError, OverflowError)):
+            setattr(chunk, field, value)  # bump_only: a bool, exactly
+    assert (chunk.top, chunk.fast_limit) == (top, limit)
+    with sb.uninit_slice(10, F4) as view:
+        view[:] = 1.0
+    assert stack.bytes_in_use == before
 
 
 @compiled_only

@@ -44,6 +44,33 @@
 /* Scope states: the same numbers as stagebuf/_arena/_scopes.py. */
 enum { FRESH = 0, LIVE = 1, ENDED = 2 };
 
+/* C-number fields, as properties: structmember's T_PYSSIZET stores -1 before
+ * it finds that a value is not an int, which would corrupt a bump pointer;
+ * these check first and leave the field as it was. `closure` is the offset. */
+static PyObject *
+get_ssize(PyObject *self, void *offset)
+{
+    return PyLong_FromSsize_t(*(Py_ssize_t *)((char *)self + (Py_ssize_t)offset));
+}
+
+static int
+set_ssize(PyObject *self, PyObject *value, void *offset)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this field cannot be deleted");
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(value);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *(Py_ssize_t *)((char *)self + (Py_ssize_t)offset) = n;
+    return 0;
+}
+
+#define SSIZE_FIELD(name, type, field)                                        \
+    {name, get_ssize, set_ssize, NULL, (void *)offsetof(type, field)}
+
 /* -- ChunkBase ------------------------------------------------------------ */
 
 typedef struct {
@@ -78,9 +105,13 @@ chunk_dealloc(ChunkBase *self)
 
 static PyMemberDef chunk_members[] = {
     {"array", T_OBJECT_EX, offsetof(ChunkBase, array), 0, NULL},
-    {"top", T_PYSSIZET, offsetof(ChunkBase, top), 0, NULL},
-    {"fast_limit", T_PYSSIZET, offsetof(ChunkBase, fast_limit), 0, NULL},
     {"bump_only", T_BOOL, offsetof(ChunkBase, bump_only), 0, NULL},
+    {NULL},
+};
+
+static PyGetSetDef chunk_getset[] = {
+    SSIZE_FIELD("top", ChunkBase, top),
+    SSIZE_FIELD("fast_limit", ChunkBase, fast_limit),
     {NULL},
 };
 
@@ -95,6 +126,7 @@ static PyTypeObject ChunkBase_Type = {
     .tp_traverse = (traverseproc)chunk_traverse,
     .tp_clear = (inquiry)chunk_clear,
     .tp_members = chunk_members,
+    .tp_getset = chunk_getset,
 };
 
 /* -- MemoryBase ----------------------------------------------------------- */
@@ -156,7 +188,7 @@ typedef struct {
     Py_ssize_t start;     /* units of the chunk: where the allocation starts */
     Py_ssize_t stop;      /* ... and where it stops */
     PyObject *memory;     /* scopes: the stack's Memory */
-    int state;            /* scopes: FRESH, LIVE, ENDED, ... */
+    Py_ssize_t state;     /* scopes: FRESH, LIVE, ENDED, ... */
     PyObject *dt;         /* slice scopes: the np.dtype */
     PyObject *count;      /* slice scopes: the element count (an int of any size) */
     Py_ssize_t ncount;    /* ... as a C number, or -1 where it does not fit one */
@@ -320,13 +352,8 @@ slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py
 
 static PyMemberDef allocation_members[] = {
     {"chunk", T_OBJECT_EX, offsetof(AllocationBase, chunk), 0, NULL},
-    {"start", T_PYSSIZET, offsetof(AllocationBase, start), 0, NULL},
-    {"stop", T_PYSSIZET, offsetof(AllocationBase, stop), 0, NULL},
     {"_memory", T_OBJECT_EX, offsetof(AllocationBase, memory), 0, NULL},
-    {"_state", T_INT, offsetof(AllocationBase, state), 0, NULL},
     {"_dt", T_OBJECT_EX, offsetof(AllocationBase, dt), 0, NULL},
-    {"_itemsize", T_PYSSIZET, offsetof(AllocationBase, itemsize), 0, NULL},
-    {"_size", T_PYSSIZET, offsetof(AllocationBase, size), 0, NULL},
     {NULL},
 };
 
@@ -364,6 +391,11 @@ allocation_set_count(AllocationBase *self, PyObject *value, void *Py_UNUSED(clos
 }
 
 static PyGetSetDef allocation_getset[] = {
+    SSIZE_FIELD("start", AllocationBase, start),
+    SSIZE_FIELD("stop", AllocationBase, stop),
+    SSIZE_FIELD("_state", AllocationBase, state),
+    SSIZE_FIELD("_itemsize", AllocationBase, itemsize),
+    SSIZE_FIELD("_size", AllocationBase, size),
     {"_count", (getter)allocation_get_count, (setter)allocation_set_count, NULL, NULL},
     {NULL},
 };
