@@ -291,8 +291,8 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
             Py_ssize_t start = chunk->top;
             Py_ssize_t stop = start + self->size;
             PyObject *array = chunk->array;
-            if (stop <= chunk->fast_limit && array != NULL && PyArray_Check(array) &&
-                self->dt != NULL && PyArray_DescrCheck(self->dt) && self->ncount >= 0) {
+            if (stop <= chunk->fast_limit && array != NULL && IS_A(array, &PyArray_Type) &&
+                self->dt != NULL && IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0) {
                 npy_intp dims[1] = {self->ncount};
                 char *data = (char *)PyArray_DATA((PyArrayObject *)array) + start;
                 Py_INCREF(self->dt); /* PyArray_NewFromDescr steals it */
@@ -438,26 +438,49 @@ static PyTypeObject *scope_type;   /* SliceScope */
 static PyObject *thread_memory;    /* callable: the calling thread's Memory (makes it) */
 static PyObject *python_uninit;    /* the Python uninit_slice: everything else */
 
-/* The calling thread's Memory, cached in the thread state's dict. Borrowed. */
+#if defined(_MSC_VER)
+#define THREAD_LOCAL __declspec(thread)
+#else
+#define THREAD_LOCAL _Thread_local
+#endif
+
+/* The last thread state's Memory, per OS thread: a borrowed reference that the
+ * thread state's dict keeps alive for as long as that thread state lives, which
+ * is while its unique id (never re-used) is the current one. */
+static THREAD_LOCAL uint64_t cached_thread_id;
+static THREAD_LOCAL PyObject *cached_memory;
+
+/* The calling thread's Memory, kept in the thread state's dict. Borrowed. */
 static PyObject *
 memory_of_thread(void)
 {
+    uint64_t id = PyThreadState_GetID(PyThreadState_Get());
+    if (id == cached_thread_id && cached_memory != NULL) {
+        return cached_memory;
+    }
     PyObject *tdict = PyThreadState_GetDict();
     if (tdict == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "stagebuf: no thread state dict");
         return NULL;
     }
     PyObject *memory = PyDict_GetItemWithError(tdict, str_thread_key);
-    if (memory != NULL || PyErr_Occurred()) {
-        return memory;
-    }
-    memory = PyObject_CallNoArgs(thread_memory);
     if (memory == NULL) {
-        return NULL;
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        memory = PyObject_CallNoArgs(thread_memory);
+        if (memory == NULL) {
+            return NULL;
+        }
+        int failed = PyDict_SetItem(tdict, str_thread_key, memory);
+        Py_DECREF(memory); /* the thread dict holds it now */
+        if (failed) {
+            return NULL;
+        }
     }
-    int failed = PyDict_SetItem(tdict, str_thread_key, memory);
-    Py_DECREF(memory); /* the thread dict holds it now */
-    return failed ? NULL : memory;
+    cached_thread_id = id;
+    cached_memory = memory;
+    return memory;
 }
 
 /* The element count of a shape on the fast path: a non-negative int, or a
