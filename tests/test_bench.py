@@ -74,18 +74,23 @@ def test_a_bad_child_reply_raises_worker_error(line: str, message: str) -> None:
 # -- merging both backends into one table -------------------------------------
 
 
+# The frame's second row: the two sides' frames in turn (informative, no goal).
+_MIXED = {"ours_mixed": [5e-3, 5e-3, 5e-3], "base_mixed": [1e-2, 1e-2, 1e-2]}
+
+
 def _both_backends() -> dict[str, dict[str, dict[str, list[float]]]]:
     """This process's compiled figures and a child's pure-Python reply, merged."""
     own = {
         "small_scope": {"ours": [150 * NS, 140 * NS], "base": [200 * NS, 180 * NS]},
-        "frame": {"ours": [1e-3, 1e-3, 9e-3], "base": [6e-3, 6e-3, 6e-3]},
+        "frame": {"ours": [1e-3, 1e-3, 9e-3], "base": [6e-3, 6e-3, 6e-3], **_MIXED},
     }
     child = {
         "small_scope": parse_reply(
             _reply("small_scope", {"ours": [800 * NS], "base": [200 * NS]}), "small_scope"
         ),
         "frame": parse_reply(
-            _reply("frame", {"ours": [1e-3, 2e-3, 2e-3], "base": [11e-3, 11e-3, 11e-3]}), "frame"
+            _reply("frame", {"ours": [1e-3, 2e-3, 2e-3], "base": [11e-3, 11e-3, 11e-3], **_MIXED}),
+            "frame",
         ),
     }
     return {"c": own, "python": child}
@@ -108,14 +113,19 @@ def test_the_frame_is_judged_on_its_median_not_its_minimum() -> None:
     assert "6.00x faster" in row and "5.50x faster" in row
     assert ">= 5x faster" in row
     assert row.endswith("c yes, py yes")
-    slow_median = {"c": {"frame": {"ours": [1e-3, 3e-3, 3e-3], "base": [1e-2, 1e-2, 1e-2]}}}
+    slow_median = {
+        "c": {"frame": {"ours": [1e-3, 3e-3, 3e-3], "base": [1e-2, 1e-2, 1e-2], **_MIXED}}
+    }
     assert _row(goal_table(slow_median), "frame").endswith("c NO")
 
 
 def test_rows_are_listed_only_for_cases_that_ran() -> None:
     table = goal_table(_both_backends())
     assert "buffer(list" not in table and "64 MiB" not in table
-    assert len(table.splitlines()) == 2 + 2  # head, rule, two rows
+    assert len(table.splitlines()) == 2 + 3  # head, rule, three rows (the frame has two)
+    mixed = _row(table, "the same frames, the two sides in turn")
+    assert "2.00x faster  2.00x faster" in mixed and "(informative)" in mixed
+    assert mixed.endswith(" -")  # no goal, no verdict
 
 
 def test_without_a_compiled_arena_its_columns_read_na_and_only_python_is_judged() -> None:
