@@ -68,4 +68,4 @@ __all__ = [
     "write_attribute",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
