@@ -66,3 +66,29 @@ def test_pure_python_switch_forces_the_python_arena() -> None:
     env[sb.PURE_PYTHON_ENV] = ""
     want = "c builtin_function_or_method" if _compiled_module_built() else "python function"
     assert _backend_in_child(env) == want
+
+
+def test_a_compiled_module_that_cannot_load_falls_back_with_a_warning() -> None:
+    # As a module built against another numpy or Python would fail at import.
+    code = """
+import importlib.abc, sys, warnings
+class Broken(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "stagebuf._arena._fast":
+            raise ImportError("undefined symbol: PyBroken")
+        return None
+sys.meta_path.insert(0, Broken())
+warnings.simplefilter("always")
+import stagebuf
+print(stagebuf.ARENA_BACKEND)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, sb.PURE_PYTHON_ENV: ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "python"
+    assert "RuntimeWarning: stagebuf: the compiled arena did not load" in out.stderr
+    assert "undefined symbol: PyBroken" in out.stderr
