@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import random
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -500,3 +501,81 @@ def test_object_slices_are_cleared_when_they_end(api: Api) -> None:
     assert all_dead(refs)
     with api.uninit_slice(5, object) as again:
         assert all(x is None for x in again)
+
+
+# -- buffer(): lists and tuples, converted as they are -------------------------
+
+
+def _sequences() -> dict[str, list[Any]]:
+    rng = random.Random(7)
+    return {
+        "floats": [rng.uniform(-1e6, 1e6) for _ in range(1000)],
+        "ints": [rng.randrange(-(2**40), 2**40) for _ in range(1000)],
+        "vertices": [(rng.random(), rng.random(), rng.random()) for _ in range(1000)],
+        "floats and ints": [1.5, 2, -3, 0.25],
+        "bools": [True, False, True],
+        "numpy scalars": [np.float32(1.5), np.float32(-2.5)],
+        "one": [7.0],
+        "empty": [],
+    }
+
+
+SEQUENCES = _sequences()
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+@pytest.mark.parametrize("name", list(SEQUENCES))
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_buffer_of_a_list_or_tuple_holds_what_np_array_makes(
+    api: Api, name: str, container: type, dtype: Any
+) -> None:
+    items = container(SEQUENCES[name])
+    expected = np.array(items, dtype=dtype)
+    with api.buffer(items, dtype=dtype) as got:
+        assert got.dtype == expected.dtype
+        assert got.shape == expected.shape
+        assert got.tobytes() == expected.tobytes()  # the same values, bit for bit
+        assert got.ctypes.data % 64 == 0
+    assert items == container(SEQUENCES[name])  # the caller's items are left as they were
+
+
+def test_buffer_of_a_tuple_for_a_structured_or_subarray_dtype_reads_items(api: Api) -> None:
+    """numpy takes a tuple for one record of such a dtype; buffer() reads it as items."""
+    point = np.dtype([("x", np.float32), ("y", np.float32)])
+    pair = np.dtype((np.float32, 2))
+    for items, dtype in [
+        ((5,), pair),
+        ((5, 6), pair),
+        (((1.0, 2.0), (3.0, 4.0)), point),
+        ((1.0, 2.0), point),
+    ]:
+        expected = np.array(list(items), dtype=dtype)
+        with api.buffer(items, dtype=dtype) as got:
+            assert got.shape == expected.shape == (len(items), *expected.shape[1:])
+            assert got.tobytes() == expected.tobytes()
+
+
+def test_buffer_of_a_list_subclass_reads_what_it_yields(api: Api) -> None:
+    class Doubled(list[int]):
+        def __iter__(self) -> Iterator[int]:
+            return (2 * x for x in super().__iter__())
+
+    with api.buffer(Doubled([1, 2, 3])) as got:
+        assert got.tolist() == [2, 4, 6]
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+def test_buffer_of_a_tuple_refuses_what_a_list_refuses(api: Api, container: type) -> None:
+    stack = api.stack
+    before = stack.bytes_in_use
+    with pytest.raises(ValueError, match=r"item 5 \(300\) does not fit dtype uint8; expected 0"):
+        api.buffer(container([0, 1, 2, 3, 4, 300]), dtype=np.uint8).__enter__()
+    with pytest.raises(TypeError, match=r"item 2 \(1\.5\) does not fit dtype int32: expected"):
+        api.buffer(container([1, 2, 1.5]), dtype=np.int32).__enter__()
+    with pytest.raises(ValueError, match=r"item 1 \('x'\) does not fit dtype float64"):
+        api.buffer(container([1.0, "x"]), dtype=np.float64).__enter__()
+    with pytest.raises(ValueError, match=r"item 1 has shape \(3,\), but the items before"):
+        api.buffer(container([(1.0, 2.0), (1.0, 2.0, 3.0)]), dtype=np.float32).__enter__()
+    assert stack.bytes_in_use == before
+    with api.buffer(container([1.0, 2.0])) as ok:  # still usable
+        assert ok.tolist() == [1.0, 2.0]

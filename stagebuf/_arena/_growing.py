@@ -1,11 +1,12 @@
 """The growing buffer: ``buffer(iterable)``, a slice filled from an iterable.
 
-Lists, tuples, ranges and arrays have a known length: one conversion, one
-allocation. An iterator of unknown length is read in growing batches; the
-slice grows as it goes, in place when it is on top of the stack, else it
-moves to a bigger place (the old one is released). When a later batch needs
-another dtype (ints then floats, text of a longer length, ragged items) the
-items move to the promoted dtype. The unused tail is handed back at the end.
+Lists, tuples, ranges and arrays have a known length: one conversion (a list
+or tuple as it is, without a copy), one allocation. An iterator of unknown
+length is read in growing batches; the slice grows as it goes, in place when
+it is on top of the stack, else it moves to a bigger place (the old one is
+released). When a later batch needs another dtype (ints then floats, text of
+a longer length, ragged items) the items move to the promoted dtype. The
+unused tail is handed back at the end.
 
 While it is being filled the scope is ``FILLING``: an iterable that tries to
 end the very scope it feeds gets :class:`~stagebuf.ScopeError` before anything
@@ -165,9 +166,11 @@ class BufferScope(Scope):
     def _fill(self, iterable: Any) -> NDArray:
         dt = self._dtype
         kind = type(iterable)
-        if kind is list or kind is tuple:
-            # numpy reads a list or tuple as it is: no copy. (A subclass is
-            # copied through its own __iter__ below, which numpy would not call.)
+        if kind is list or (kind is tuple and (dt is None or dt.kind != "V")):
+            # numpy reads an exact list or tuple as it is: no copy. Not a tuple
+            # for a structured or subarray dtype ("V"): numpy would take it for
+            # one record. A subclass is copied by list() below, through its own
+            # __iter__, so that the conversion and its messages see what it yields.
             return self._fill_sequence(iterable, dt)
         if isinstance(iterable, np.ndarray):
             return self._fill_array(iterable, dt)
