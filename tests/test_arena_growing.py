@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import itertools
 import random
+import threading
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 from arena_kinds import KIB, MIB, Api, gen_ints, overlaps, round64, span
+from test_arena_faults import Injector
 
 import stagebuf as sb
+from stagebuf._arena._chunks import ChunkAllocator
+from stagebuf._arena._memory import Memory
 
 # --------------------------------------------------------------------------
 # buffer(): iterables of every kind
@@ -579,3 +583,99 @@ def test_buffer_of_a_tuple_refuses_what_a_list_refuses(api: Api, container: type
     assert stack.bytes_in_use == before
     with api.buffer(container([1.0, 2.0])) as ok:  # still usable
         assert ok.tolist() == [1.0, 2.0]
+
+
+# The inline fast path: a warm unlocked stack places a list's slice and ends it
+# without Memory.allocate or a release (bump pointer only), as uninit_slice does.
+
+
+@pytest.mark.parametrize("kind", ["thread", "unlocked"])
+def test_buffer_of_a_list_on_a_warm_unlocked_stack_takes_the_fast_path(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = Api(kind)
+    stack = api.stack
+    floats = SEQUENCES["floats"]
+    vertices = SEQUENCES["vertices"]
+    with api.buffer(floats), api.buffer(vertices):  # warm: the high-water mark covers both
+        pass
+    before = stack.bytes_in_use
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("left the fast path")
+
+    monkeypatch.setattr(Memory, "allocate", refuse)
+    monkeypatch.setattr(ChunkAllocator, "release", refuse)
+    with api.buffer(floats) as a, api.buffer(tuple(vertices)) as b:
+        assert a.tolist() == floats
+        assert b.tolist() == [list(v) for v in vertices]
+        assert a.ctypes.data % 64 == 0
+        assert b.ctypes.data % 64 == 0
+        assert not overlaps(span(a), span(b))
+        assert stack.bytes_in_use == before + round64(a.nbytes) + round64(b.nbytes)
+    assert stack.bytes_in_use == before
+
+
+def test_buffer_of_a_warm_thread_stack_entered_from_another_thread_is_refused() -> None:
+    stack = sb.thread_stack()
+    with sb.buffer([1.0] * 100):  # warm: the slice would fit the fast path
+        pass
+    before = stack.bytes_in_use
+    scope = sb.buffer([1.0] * 100)
+    errors: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            scope.__enter__()
+        except BaseException as err:  # any outcome is recorded
+            errors.append(err)
+
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1
+    assert isinstance(errors[0], sb.ScopeError)
+    assert "default stack of thread" in str(errors[0])
+    assert stack.bytes_in_use == before
+    with sb.buffer([1.0] * 100) as ok:  # still fine on its own thread
+        assert ok.sum() == 100.0
+
+
+# name -> (the stack, a factory of fresh list or tuple scopes on it)
+def _fast_buffers() -> dict[str, tuple[sb.Stack, Any]]:
+    unlocked = sb.Stack(thread_safe=False)
+    small = sb.Stack(thread_safe=False, initial_capacity=1024)
+    vertices = tuple(SEQUENCES["vertices"][:40])
+    return {
+        "thread, floats": (sb.thread_stack(), lambda: sb.buffer(SEQUENCES["floats"][:40])),
+        "thread, vertices": (sb.thread_stack(), lambda: sb.buffer(vertices)),
+        "thread, objects": (sb.thread_stack(), lambda: sb.buffer([None, 1, "a"])),
+        "unlocked, ints": (unlocked, lambda: unlocked.buffer(SEQUENCES["ints"][:40])),
+        "unlocked, grows": (small, lambda: small.buffer(SEQUENCES["floats"][:200])),
+    }
+
+
+@pytest.mark.parametrize("name", list(_fast_buffers()))
+def test_a_list_buffer_interrupted_at_any_bytecode_leaks_nothing(name: str) -> None:
+    stack, make = _fast_buffers()[name]
+    with make():  # warm: the fast path is open (but for "grows", which outgrows its chunk)
+        pass
+    n = 0
+    while True:
+        n += 1
+        before = stack.bytes_in_use
+        injector = Injector(n, KeyboardInterrupt)
+
+        def action() -> None:
+            with make() as view:
+                view[...] = view.dtype.type(0) if view.dtype != object else None
+
+        err = injector.run(action)
+        assert err in (None, KeyboardInterrupt), (n, injector.where, err)
+        assert stack.bytes_in_use == before, f"leaked at bytecode {n} ({injector.where})"
+        with make():  # still usable
+            pass
+        assert stack.bytes_in_use == before
+        if err is None:
+            break
+    assert n > 20  # the injector did reach the arena's bytecodes

@@ -20,6 +20,7 @@ import contextlib
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
+from threading import get_ident
 from types import TracebackType
 from typing import Any, cast
 
@@ -42,7 +43,7 @@ from ._convert import (
     to_objects,
 )
 from ._memory import Memory
-from ._scopes import ENDED, FILLING, FRESH, LIVE, Scope, empty_view
+from ._scopes import ENDED, FILLING, FRESH, LIVE, Scope, SliceScope, empty_view
 
 __all__ = ["BufferScope"]
 
@@ -97,7 +98,13 @@ class BufferScope(Scope):
         self._memory = memory
         self.chunk = None
         self._dtype = None if dtype is None else as_dtype(dtype, "buffer")
-        if not isinstance(iterable, Iterable) and not hasattr(iterable, "__getitem__"):
+        kind = type(iterable)
+        if (
+            kind is not list
+            and kind is not tuple
+            and not isinstance(iterable, Iterable)
+            and not hasattr(iterable, "__getitem__")
+        ):
             raise _not_iterable(iterable)
         self._iterable: Any = iterable
 
@@ -120,6 +127,12 @@ class BufferScope(Scope):
             self._state = ENDED
             _clear_package_frames(err.__traceback__)  # the items die with the scope
             raise
+
+    # Ending is the same for every scope that holds one allocation: the slice
+    # scopes' exit (Python or compiled), whose fast path moves the bump pointer
+    # back when the slice is the top of a bump-only chunk; Scope.__exit__
+    # would take the lock (~0.4 us more a scope).
+    __exit__ = SliceScope.__exit__
 
     def _release_on_error(self) -> None:
         """Release what the scope holds now (its objects die now), else put it off."""
@@ -154,9 +167,44 @@ class BufferScope(Scope):
             memory.allocate(self, n, objects=True)
             view = cast(Chunk, self.chunk).view(self.start, n, dt)
         else:
-            memory.allocate(self, n * dt.itemsize, objects=False)
-            view = np.frombuffer(cast(Chunk, self.chunk).data, dt, n, self.start)
+            bumped = self._bump(n, dt)
+            if bumped is None:
+                memory.allocate(self, n * dt.itemsize, objects=False)
+                bumped = np.frombuffer(cast(Chunk, self.chunk).data, dt, n, self.start)
+            view = bumped
         return view.reshape((count, *item)) if item else view
+
+    def _bump(self, n: int, dt: np.dtype[Any]) -> NDArray | None:
+        """``n`` elements of plain ``dt`` bumped inline onto the fast chunk, else None.
+
+        The steps of SliceScope's inline fast path (see _scopes), for the
+        same chunks: an unlocked, unchecked stack's current byte chunk, below
+        its high-water mark. Memory.allocate's lock and calls cost ~0.7 us a
+        scope, a quarter of ``with buffer([1.0]): pass`` (measured with
+        timeit). The view is made before the commit; from the commit on the
+        allocation is this scope's, which __enter__ releases on an exception.
+        """
+        memory = self._memory
+        chunk = memory.fast_chunk
+        start = chunk.top
+        stop = start + ((n * dt.itemsize + 63) & -64)  # round up to a cache line
+        if stop > chunk.fast_limit:
+            return None
+        owner = memory.owner_thread
+        if owner is not None and owner != get_ident():
+            return None  # Memory.allocate refuses the other thread clearly
+        view: NDArray = np.frombuffer(chunk.data, dt, n, start)
+        try:
+            self.start = start
+            self.stop = stop
+            self.chunk = chunk
+            chunk.top = stop  # commits
+        except BaseException:
+            if chunk.top == stop:  # take the bump back (no other scope moved it)
+                chunk.top = start
+            self.chunk = None
+            raise
+        return view
 
     def _place_shape(self, shape: tuple[int, ...], dt: np.dtype[Any]) -> NDArray:
         if not shape:  # a 0-d array: one value
@@ -187,8 +235,8 @@ class BufferScope(Scope):
     def _fill_sequence(
         self, items: list[Any] | tuple[Any, ...], dt: np.dtype[Any] | None
     ) -> NDArray:
-        arr = convert(items, dt, 0)
-        view = self._place_shape(arr.shape, arr.dtype)
+        arr = convert(items, dt, 0)  # 1-D at least: a list (or tuple, see _fill) is an axis
+        view = self._place(len(arr), arr.dtype, arr.shape[1:])
         view[...] = arr
         return view
 
