@@ -216,6 +216,17 @@ def test_buffer_float_overflow_is_an_error(api: Api) -> None:
         api.buffer(np.array([1e300]), dtype=np.float32).__enter__()
 
 
+def test_buffer_of_text_numpy_cannot_parse_names_the_dtype(api: Api) -> None:
+    before = api.stack.bytes_in_use
+    with pytest.raises(ValueError, match=r'<U2 array does not fit dtype datetime64\[ns\]: .*"s0"'):
+        api.buffer(np.array(["s0"]), dtype="M8[ns]").__enter__()
+    with pytest.raises(ValueError, match=r"item 0 \('s0'\) does not fit dtype datetime64\[ns\]"):
+        api.buffer(["s0"], dtype="M8[ns]").__enter__()
+    assert api.stack.bytes_in_use == before
+    with api.buffer(np.array(["2024-01-02"]), dtype="M8[D]") as day:  # text that parses
+        assert day.tolist() == [np.datetime64("2024-01-02", "D").item()]
+
+
 def test_buffer_promotes_to_float_mid_stream(api: Api) -> None:
     def gen() -> Iterator[float]:
         yield from range(1000)  # ints first: an int64 slice

@@ -260,8 +260,11 @@ class BufferScope(Scope):
         view = self._place_shape(src.shape, dt)
         try:
             np.copyto(view, src, casting="unsafe")  # value-checked above
-        except FloatingPointError as err:  # np.seterr(over="raise"): float overflow
-            raise ValueError(
+        except (FloatingPointError, ValueError, TypeError) as err:
+            # Float overflow under np.seterr(over="raise"), or text that numpy
+            # cannot parse as dt (a datetime): numpy names the value, we the dtype.
+            cls = TypeError if isinstance(err, TypeError) else ValueError
+            raise cls(
                 f"buffer: a value of the {src.dtype} array does not fit dtype {dt}: {err}."
             ) from err
         return view
