@@ -156,3 +156,21 @@ def test_compiled_enter_and_exit_refuse_other_objects() -> None:
         SliceScope.__enter__(object())  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         SliceScope.__exit__(object(), None, None, None)  # type: ignore[arg-type]
+
+
+@compiled_only
+def test_compiled_enter_stays_inside_the_chunk_whatever_its_private_fields_say() -> None:
+    stack = sb.Stack(thread_safe=False, initial_capacity=4096)
+    with stack.uninit_slice(16, np.uint8):
+        pass  # warm: a 4 KiB chunk, the fast path armed
+    chunk = stack._memory.bytes.current
+    chunk.fast_limit = 1 << 40  # a lie: the chunk holds 4 KiB
+    with stack.uninit_slice(1 << 20, np.uint8) as view:  # 1 MiB: past the chunk
+        view[:] = 7  # a view inside the chunk's bytes would crash or corrupt here
+        assert view.nbytes == 1 << 20 and int(view.sum()) == 7 << 20
+    scope = stack.uninit_slice(16, np.float64)
+    scope._size = 64  # room for 8 float64s, claimed for 16
+    with scope as small:  # the C path refuses; the Python one places 16 of them
+        small[:] = 1.0
+        with stack.uninit_slice(8, np.float64) as after:
+            assert small.shape == (16,) and not np.shares_memory(small, after)

@@ -35,6 +35,10 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
+#if NPY_ABI_VERSION < 0x02000000 /* numpy 1.x headers; numpy 2 has it */
+#define PyDataType_ELSIZE(descr) ((descr)->elsize)
+#endif
+
 /* Whether `o` is an instance of `type`: the Python classes derive straight from
  * the C bases, so checking the type's own base first skips the MRO walk. */
 #define IS_A(o, type)                                                         \
@@ -271,6 +275,20 @@ call_then_recover(PyObject *self, PyObject *what, PyObject *after)
     return NULL;
 }
 
+/* Whether the view of `self` at start..stop lies inside the chunk's bytes. The
+ * Python side keeps this true (fast_limit <= capacity, size >= count * itemsize);
+ * checking it here means no write to its private fields can make the C path
+ * reach outside its memory. */
+static inline int
+in_bounds(AllocationBase *self, PyArrayObject *array, Py_ssize_t start, Py_ssize_t stop)
+{
+    Py_ssize_t elsize = (Py_ssize_t)PyDataType_ELSIZE((PyArray_Descr *)self->dt);
+    Py_ssize_t size = stop - start;
+    return start >= 0 && size >= 0 && PyArray_NDIM(array) == 1 &&
+           stop <= PyArray_DIM(array, 0) * PyArray_ITEMSIZE(array) &&
+           (elsize == 0 || self->ncount <= size / elsize);
+}
+
 /* FAST PATH, part 2 of 3: SliceScope.__enter__. */
 static PyObject *
 slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
@@ -292,7 +310,8 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
             Py_ssize_t stop = start + self->size;
             PyObject *array = chunk->array;
             if (stop <= chunk->fast_limit && array != NULL && IS_A(array, &PyArray_Type) &&
-                self->dt != NULL && IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0) {
+                self->dt != NULL && IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0 &&
+                in_bounds(self, (PyArrayObject *)array, start, stop)) {
                 npy_intp dims[1] = {self->ncount};
                 char *data = (char *)PyArray_DATA((PyArrayObject *)array) + start;
                 Py_INCREF(self->dt); /* PyArray_NewFromDescr steals it */
