@@ -11,6 +11,7 @@ of corrupting memory.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from typing import Any
 
@@ -174,3 +175,113 @@ def test_compiled_enter_stays_inside_the_chunk_whatever_its_private_fields_say()
         small[:] = 1.0
         with stack.uninit_slice(8, np.float64) as after:
             assert small.shape == (16,) and not np.shares_memory(small, after)
+
+
+def test_a_count_near_the_largest_size_fails_clearly_and_changes_nothing() -> None:
+    # count * itemsize + padding fits a C ssize_t, start + size would not.
+    stack = sb.thread_stack()
+    with sb.uninit_slice(1, np.float64):
+        pass
+    with sb.uninit_slice(1, np.float64):
+        before = stack.bytes_in_use
+        huge = sb.uninit_slice((sys.maxsize - 63) // 8, np.float64)
+        with pytest.raises(sb.StackOverflowError, match="stack request of"), huge as view:
+            view[10**9] = 1.0  # must never run: the view would lie outside memory
+        assert stack.bytes_in_use == before
+        with sb.uninit_slice(100, np.float64) as view:
+            view[:] = 2.0
+
+
+def test_exit_takes_exactly_the_three_arguments_of_the_with_protocol() -> None:
+    scope = sb.uninit_slice(4, F4)
+    scope.__enter__()
+    with pytest.raises(TypeError):
+        scope.__exit__()  # type: ignore[call-arg]
+    scope.__exit__(None, None, None)
+    assert sb.thread_stack().bytes_in_use == 0
+
+
+def test_a_dtype_spec_replaced_while_a_scope_is_made_is_not_used_after_it_dies() -> None:
+    # A spec whose equality changes lets the dict entry be replaced (and its
+    # tuple freed) by Python code that runs while the scope is made: here a
+    # garbage collection's callback.
+    flip = [True]
+
+    class Spec:
+        def __hash__(self) -> int:
+            return 12345
+
+        def __eq__(self, other: object) -> bool:
+            return flip[0] if isinstance(other, Spec) else NotImplemented
+
+        @property
+        def dtype(self) -> np.dtype[Any]:
+            flip[0] = True
+            return np.dtype(np.float64)
+
+    spec = Spec()
+    keep = [sb.uninit_slice(1, spec) for _ in range(200)]  # known, and the free list drained
+    armed = [True]
+
+    def replace_the_entry(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start" and armed[0]:
+            armed[0] = False
+            flip[0] = False
+            sb.uninit_slice(1, Spec())  # misses, then replaces spec's entry
+            [(object(),) for _ in range(1000)]  # re-use the freed tuple's memory
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(replace_the_entry)
+    gc.set_threshold(1)
+    try:
+        scope = sb.uninit_slice(1, spec)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(replace_the_entry)
+    with scope as view:
+        assert view.dtype == np.float64 and view.shape == (1,)
+    del keep
+
+
+@compiled_only
+def test_the_compiled_path_refuses_a_thread_local_scope_on_another_thread() -> None:
+    # The pure-Python fast path does not check (see the README): the compiled
+    # one does, at no measurable cost, and sends the other thread to the
+    # Python path's ScopeError.
+    stack = sb.thread_stack()
+    with sb.uninit_slice(16, F4):
+        pass
+    scope = sb.uninit_slice(16, F4)
+    errors: list[BaseException] = []
+
+    def enter_elsewhere() -> None:
+        try:
+            with scope:
+                pass
+        except BaseException as err:
+            errors.append(err)
+
+    t = threading.Thread(target=enter_elsewhere)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and isinstance(errors[0], sb.ScopeError)
+    assert "default stack of thread" in str(errors[0])
+    assert stack.bytes_in_use == 0
+    with sb.uninit_slice(16, F4) as view:  # still usable here
+        view[:] = 1.0
+
+    live = sb.uninit_slice(16, F4)
+    live.__enter__()
+    t = threading.Thread(target=lambda: errors.append(_exit_error(live)))
+    t.start()
+    t.join()
+    assert isinstance(errors[1], sb.ScopeError)
+    assert stack.bytes_in_use == 0  # the refused end was handed to the owner's deferred releases
+
+
+def _exit_error(scope: Any) -> BaseException | None:
+    try:
+        scope.__exit__(None, None, None)
+    except BaseException as err:
+        return err
+    return None

@@ -46,6 +46,9 @@
      PyType_IsSubtype(Py_TYPE(o), (type)))
 
 /* Scope states: the same numbers as stagebuf/_arena/_scopes.py. */
+/* A size past every chunk (_scopes.NEVER_FITS): such scopes take the Python path. */
+#define NEVER_FITS ((Py_ssize_t)1 << 62)
+
 enum { FRESH = 0, LIVE = 1, ENDED = 2 };
 
 /* C-number fields, as properties: structmember's T_PYSSIZET stores -1 before
@@ -139,13 +142,64 @@ typedef struct {
     PyObject_HEAD
     PyObject *fast_chunk;   /* the chunk scopes may bump inline (NO_CHUNK: none) */
     PyObject *last_entered; /* the scope entered last (see release_orphan) */
+    PyObject *owner_thread; /* a thread-local stack's thread ident, or None */
+    unsigned long owner;    /* ... as a C number (0: any thread) */
 } MemoryBase;
+
+/* Whether the calling thread may take the fast path on this memory: a
+ * thread-local stack's own thread, or any thread for an owned stack. Other
+ * threads go to the Python path, which refuses them with ScopeError. */
+static inline int
+on_owner_thread(MemoryBase *mem)
+{
+    return mem->owner == 0 || mem->owner == PyThread_get_thread_ident();
+}
+
+static PyObject *
+memory_get_owner(MemoryBase *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->owner_thread != NULL ? self->owner_thread : Py_None);
+}
+
+static int
+memory_set_owner(MemoryBase *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    unsigned long owner = 0;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "owner_thread cannot be deleted");
+        return -1;
+    }
+    if (value != Py_None) {
+        if (!PyLong_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "owner_thread must be a thread ident or None, not %.100s",
+                         Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        owner = PyLong_AsUnsignedLong(value);
+        if (owner == (unsigned long)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (owner == 0) {
+            PyErr_SetString(PyExc_ValueError, "owner_thread: 0 is not a thread ident");
+            return -1;
+        }
+    }
+    Py_XSETREF(self->owner_thread, Py_NewRef(value));
+    self->owner = owner;
+    return 0;
+}
+
+static PyGetSetDef memory_getset[] = {
+    {"owner_thread", (getter)memory_get_owner, (setter)memory_set_owner, NULL, NULL},
+    {NULL},
+};
 
 static int
 memory_traverse(MemoryBase *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fast_chunk);
     Py_VISIT(self->last_entered);
+    Py_VISIT(self->owner_thread);
     return 0;
 }
 
@@ -154,6 +208,7 @@ memory_clear(MemoryBase *self)
 {
     Py_CLEAR(self->fast_chunk);
     Py_CLEAR(self->last_entered);
+    Py_CLEAR(self->owner_thread);
     return 0;
 }
 
@@ -182,6 +237,7 @@ static PyTypeObject MemoryBase_Type = {
     .tp_traverse = (traverseproc)memory_traverse,
     .tp_clear = (inquiry)memory_clear,
     .tp_members = memory_members,
+    .tp_getset = memory_getset,
 };
 
 /* -- AllocationBase ------------------------------------------------------- */
@@ -275,17 +331,19 @@ call_then_recover(PyObject *self, PyObject *what, PyObject *after)
     return NULL;
 }
 
-/* Whether the view of `self` at start..stop lies inside the chunk's bytes. The
- * Python side keeps this true (fast_limit <= capacity, size >= count * itemsize);
- * checking it here means no write to its private fields can make the C path
- * reach outside its memory. */
+/* Whether `size` bytes from `start` lie inside the chunk's bytes and hold the
+ * view of `self`. The Python side keeps this true (fast_limit <= capacity,
+ * size >= count * itemsize); checking it here, without an overflow, means no
+ * value of the private fields can make the C path reach outside its memory. */
 static inline int
-in_bounds(AllocationBase *self, PyArrayObject *array, Py_ssize_t start, Py_ssize_t stop)
+in_bounds(AllocationBase *self, PyArrayObject *array, Py_ssize_t start, Py_ssize_t size)
 {
     Py_ssize_t elsize = (Py_ssize_t)PyDataType_ELSIZE((PyArray_Descr *)self->dt);
-    Py_ssize_t size = stop - start;
-    return start >= 0 && size >= 0 && PyArray_NDIM(array) == 1 &&
-           stop <= PyArray_DIM(array, 0) * PyArray_ITEMSIZE(array) &&
+    if (PyArray_NDIM(array) != 1) {
+        return 0;
+    }
+    Py_ssize_t nbytes = PyArray_DIM(array, 0) * PyArray_ITEMSIZE(array);
+    return start <= nbytes && size <= nbytes - start &&
            (elsize == 0 || self->ncount <= size / elsize);
 }
 
@@ -307,11 +365,15 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
         if (fast != NULL && IS_A(fast, &ChunkBase_Type)) {
             ChunkBase *chunk = (ChunkBase *)fast;
             Py_ssize_t start = chunk->top;
-            Py_ssize_t stop = start + self->size;
+            Py_ssize_t size = self->size;
             PyObject *array = chunk->array;
-            if (stop <= chunk->fast_limit && array != NULL && IS_A(array, &PyArray_Type) &&
-                self->dt != NULL && IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0 &&
-                in_bounds(self, (PyArrayObject *)array, start, stop)) {
+            /* stop = start + size <= fast_limit, written so that nothing overflows */
+            if (start >= 0 && size >= 0 && chunk->fast_limit >= start &&
+                size <= chunk->fast_limit - start && on_owner_thread(mem) &&
+                array != NULL && IS_A(array, &PyArray_Type) && self->dt != NULL &&
+                IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0 &&
+                in_bounds(self, (PyArrayObject *)array, start, size)) {
+                Py_ssize_t stop = start + size;
                 npy_intp dims[1] = {self->ncount};
                 char *data = (char *)PyArray_DATA((PyArrayObject *)array) + start;
                 Py_INCREF(self->dt); /* PyArray_NewFromDescr steals it */
@@ -348,11 +410,17 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
 
 /* FAST PATH, part 3 of 3: SliceScope.__exit__. */
 static PyObject *
-slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t Py_UNUSED(nargs))
+slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t nargs)
 {
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "__exit__() takes exactly 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
     if (self->state == LIVE) {
         PyObject *held = self->chunk;
-        if (held != NULL && IS_A(held, &ChunkBase_Type)) {
+        PyObject *memory = self->memory;
+        if (held != NULL && IS_A(held, &ChunkBase_Type) && memory != NULL &&
+            IS_A(memory, &MemoryBase_Type) && on_owner_thread((MemoryBase *)memory)) {
             ChunkBase *chunk = (ChunkBase *)held;
             if (chunk->bump_only && chunk->top == self->stop) {
                 chunk->top = self->start;
@@ -555,18 +623,25 @@ uninit_slice(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
             }
             goto python;
         }
-        if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 2) {
+        if (!PyTuple_CheckExact(spec) || PyTuple_GET_SIZE(spec) != 2 ||
+            !PyLong_CheckExact(PyTuple_GET_ITEM(spec, 1))) {
             goto python;
         }
         Py_ssize_t itemsize = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
-        if (itemsize <= 0 || count > (PY_SSIZE_T_MAX - 63) / itemsize) {
-            PyErr_Clear();
+        if (itemsize <= 0 || count > (NEVER_FITS - 63) / itemsize) {
+            PyErr_Clear(); /* sizes past NEVER_FITS: the Python function (it fails them) */
             goto python;
         }
+        /* Our own references before any Python code can run (making the thread's
+         * stack, or a collection started by the allocation below), which could
+         * replace the dict's entry and free a borrowed spec. */
+        PyObject *dt = Py_NewRef(PyTuple_GET_ITEM(spec, 0));
         PyObject *memory = memory_of_thread();
         if (memory == NULL) {
+            Py_DECREF(dt);
             return NULL;
         }
+        Py_INCREF(memory);
         /* Not tp_alloc: it would zero the object first; every field is set here. */
         AllocationBase *scope = free_scopes;
         if (scope != NULL) {
@@ -577,15 +652,17 @@ uninit_slice(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         else {
             scope = PyObject_GC_New(AllocationBase, scope_type);
             if (scope == NULL) {
+                Py_DECREF(dt);
+                Py_DECREF(memory);
                 return NULL;
             }
         }
         scope->chunk = NULL;
         scope->start = 0;
         scope->stop = 0;
-        scope->memory = Py_NewRef(memory);
+        scope->memory = memory;
         scope->state = FRESH;
-        scope->dt = Py_NewRef(PyTuple_GET_ITEM(spec, 0));
+        scope->dt = dt;
         scope->count = Py_NewRef(count_obj);
         scope->ncount = count;
         scope->itemsize = itemsize;
