@@ -45,6 +45,12 @@
     (Py_TYPE(o) == (type) || Py_TYPE(o)->tp_base == (type) ||                 \
      PyType_IsSubtype(Py_TYPE(o), (type)))
 
+#if defined(_MSC_VER)
+#define THREAD_LOCAL __declspec(thread)
+#else
+#define THREAD_LOCAL _Thread_local
+#endif
+
 /* Scope states: the same numbers as stagebuf/_arena/_scopes.py. */
 /* A size past every chunk (_scopes.NEVER_FITS): such scopes take the Python path. */
 #define NEVER_FITS ((Py_ssize_t)1 << 62)
@@ -142,64 +148,14 @@ typedef struct {
     PyObject_HEAD
     PyObject *fast_chunk;   /* the chunk scopes may bump inline (NO_CHUNK: none) */
     PyObject *last_entered; /* the scope entered last (see release_orphan) */
-    PyObject *owner_thread; /* a thread-local stack's thread ident, or None */
-    unsigned long owner;    /* ... as a C number (0: any thread) */
 } MemoryBase;
 
-/* Whether the calling thread may take the fast path on this memory: a
- * thread-local stack's own thread, or any thread for an owned stack. Other
- * threads go to the Python path, which refuses them with ScopeError. */
-static inline int
-on_owner_thread(MemoryBase *mem)
-{
-    return mem->owner == 0 || mem->owner == PyThread_get_thread_ident();
-}
-
-static PyObject *
-memory_get_owner(MemoryBase *self, void *Py_UNUSED(closure))
-{
-    return Py_NewRef(self->owner_thread != NULL ? self->owner_thread : Py_None);
-}
-
-static int
-memory_set_owner(MemoryBase *self, PyObject *value, void *Py_UNUSED(closure))
-{
-    unsigned long owner = 0;
-    if (value == NULL) {
-        PyErr_SetString(PyExc_TypeError, "owner_thread cannot be deleted");
-        return -1;
-    }
-    if (value != Py_None) {
-        if (!PyLong_Check(value)) {
-            PyErr_Format(PyExc_TypeError, "owner_thread must be a thread ident or None, not %.100s",
-                         Py_TYPE(value)->tp_name);
-            return -1;
-        }
-        owner = PyLong_AsUnsignedLong(value);
-        if (owner == (unsigned long)-1 && PyErr_Occurred()) {
-            return -1;
-        }
-        if (owner == 0) {
-            PyErr_SetString(PyExc_ValueError, "owner_thread: 0 is not a thread ident");
-            return -1;
-        }
-    }
-    Py_XSETREF(self->owner_thread, Py_NewRef(value));
-    self->owner = owner;
-    return 0;
-}
-
-static PyGetSetDef memory_getset[] = {
-    {"owner_thread", (getter)memory_get_owner, (setter)memory_set_owner, NULL, NULL},
-    {NULL},
-};
 
 static int
 memory_traverse(MemoryBase *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fast_chunk);
     Py_VISIT(self->last_entered);
-    Py_VISIT(self->owner_thread);
     return 0;
 }
 
@@ -208,7 +164,6 @@ memory_clear(MemoryBase *self)
 {
     Py_CLEAR(self->fast_chunk);
     Py_CLEAR(self->last_entered);
-    Py_CLEAR(self->owner_thread);
     return 0;
 }
 
@@ -237,7 +192,6 @@ static PyTypeObject MemoryBase_Type = {
     .tp_traverse = (traverseproc)memory_traverse,
     .tp_clear = (inquiry)memory_clear,
     .tp_members = memory_members,
-    .tp_getset = memory_getset,
 };
 
 /* -- AllocationBase ------------------------------------------------------- */
@@ -369,7 +323,7 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
             PyObject *array = chunk->array;
             /* stop = start + size <= fast_limit, written so that nothing overflows */
             if (start >= 0 && size >= 0 && chunk->fast_limit >= start &&
-                size <= chunk->fast_limit - start && on_owner_thread(mem) &&
+                size <= chunk->fast_limit - start &&
                 array != NULL && IS_A(array, &PyArray_Type) && self->dt != NULL &&
                 IS_A(self->dt, &PyArrayDescr_Type) && self->ncount >= 0 &&
                 in_bounds(self, (PyArrayObject *)array, start, size)) {
@@ -418,9 +372,7 @@ slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t na
     }
     if (self->state == LIVE) {
         PyObject *held = self->chunk;
-        PyObject *memory = self->memory;
-        if (held != NULL && IS_A(held, &ChunkBase_Type) && memory != NULL &&
-            IS_A(memory, &MemoryBase_Type) && on_owner_thread((MemoryBase *)memory)) {
+        if (held != NULL && IS_A(held, &ChunkBase_Type)) {
             ChunkBase *chunk = (ChunkBase *)held;
             if (chunk->bump_only && chunk->top == self->stop) {
                 chunk->top = self->start;
@@ -524,12 +476,6 @@ static PyObject *plain_dtypes;     /* dict: dtype spec -> (np.dtype, itemsize) *
 static PyTypeObject *scope_type;   /* SliceScope */
 static PyObject *thread_memory;    /* callable: the calling thread's Memory (makes it) */
 static PyObject *python_uninit;    /* the Python uninit_slice: everything else */
-
-#if defined(_MSC_VER)
-#define THREAD_LOCAL __declspec(thread)
-#else
-#define THREAD_LOCAL _Thread_local
-#endif
 
 /* The last thread state's Memory, per OS thread: a borrowed reference that the
  * thread state's dict keeps alive for as long as that thread state lives, which

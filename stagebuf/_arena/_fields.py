@@ -33,11 +33,10 @@ class ChunkBase:
 class MemoryBase:
     """A stack's memory's fields that the fast path reads and sets."""
 
-    __slots__ = ("fast_chunk", "last_entered", "owner_thread")
+    __slots__ = ("fast_chunk", "last_entered")
 
     fast_chunk: Any  # a Chunk: the one scopes may bump inline (NO_CHUNK: none)
     last_entered: object  # the scope entered last (see _scopes.release_orphan)
-    owner_thread: int | None  # a thread-local stack's thread (threading.get_ident())
 
 
 class AllocationBase:

@@ -42,12 +42,12 @@ class Memory(MemoryBase):
         "lock",
         "max_capacity",
         "objects",
+        "owner_thread",
     )
 
     # In the base (see _fields): the fields the scope fast path reads and sets.
     fast_chunk: Chunk
     last_entered: object
-    owner_thread: int | None
 
     def __init__(
         self,
@@ -61,7 +61,7 @@ class Memory(MemoryBase):
         self.checked = checked
         self.lock = threading.RLock()
         # Thread-local stacks only: the thread they belong to (checked off the fast path).
-        self.owner_thread = None
+        self.owner_thread: int | None = None
         self.bytes = ChunkAllocator(
             objects=False,
             initial_bytes=initial_capacity,
