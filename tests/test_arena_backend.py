@@ -241,3 +241,36 @@ def test_a_dtype_spec_replaced_while_a_scope_is_made_is_not_used_after_it_dies()
     with scope as view:
         assert view.dtype == np.float64 and view.shape == (1,)
     del keep
+
+
+def test_a_thread_ending_may_make_scopes_from_its_thread_locals_finalizers() -> None:
+    # When a thread ends, its thread-local data dies, its stack included; a
+    # finalizer that makes a scope then still gets a working stack. (The
+    # compiled path's per-thread cache also forgets a Memory when it dies, in
+    # case the stack dies first; this test does not manage to order that.)
+    results: list[Any] = []
+    # A thread's thread-locals die in the order the thread first used them:
+    # `before` before its stack's, `after` after them.
+    before, after = threading.local(), threading.local()
+
+    class UsesTheArenaWhenItDies:
+        def __del__(self) -> None:
+            try:
+                with sb.uninit_slice(256, F4) as view:
+                    view[:] = 3.0
+                    results.append(float(view.sum()))
+            except BaseException as err:  # reported, not raised in a finalizer
+                results.append(err)
+
+    def work() -> None:
+        before.dies = UsesTheArenaWhenItDies()
+        with sb.uninit_slice(1000, F4) as view:  # the thread's stack exists, and is cached
+            view[:] = 1.0
+        after.dies = UsesTheArenaWhenItDies()
+
+    for _ in range(20):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    gc.collect()
+    assert results == [768.0] * 40

@@ -167,9 +167,22 @@ memory_clear(MemoryBase *self)
     return 0;
 }
 
+/* The last thread state's Memory, per OS thread: a borrowed reference that the
+ * thread state's dict keeps alive for as long as that thread state lives, which
+ * is while its unique id (never re-used) is the current one. While the thread
+ * state is cleared (its thread ends), the dict lets go of it while the id is
+ * still current, and a __del__ run by that clearing may make a scope: so a
+ * Memory forgets itself here when it dies (see memory_dealloc). */
+static THREAD_LOCAL uint64_t cached_thread_id;
+static THREAD_LOCAL PyObject *cached_memory;
+
 static void
 memory_dealloc(MemoryBase *self)
 {
+    if (cached_memory == (PyObject *)self) { /* this thread's: see cached_memory */
+        cached_memory = NULL;
+        cached_thread_id = 0;
+    }
     PyObject_GC_UnTrack(self);
     memory_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -477,11 +490,6 @@ static PyTypeObject *scope_type;   /* SliceScope */
 static PyObject *thread_memory;    /* callable: the calling thread's Memory (makes it) */
 static PyObject *python_uninit;    /* the Python uninit_slice: everything else */
 
-/* The last thread state's Memory, per OS thread: a borrowed reference that the
- * thread state's dict keeps alive for as long as that thread state lives, which
- * is while its unique id (never re-used) is the current one. */
-static THREAD_LOCAL uint64_t cached_thread_id;
-static THREAD_LOCAL PyObject *cached_memory;
 
 /* The calling thread's Memory, kept in the thread state's dict. Borrowed. */
 static PyObject *
