@@ -8,9 +8,7 @@ wrote into live memory.
 from __future__ import annotations
 
 import copy
-import dis
 import gc
-import os
 import pickle
 import sys
 import threading
@@ -22,62 +20,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from arena_injection import Injector, inject_at_every_bytecode
 
 import stagebuf as sb
-import stagebuf._arena
 
-ARENA_DIR = os.path.dirname(stagebuf._arena.__file__)
 F4 = np.float32
 
 # -- an exception injected at every bytecode of a scope's life --------------------------
-
-
-class Injector:
-    """Raises ``exc`` at the ``n``-th bytecode run in the arena's own frames (sys.settrace)."""
-
-    def __init__(self, n: int, exc: type[BaseException]) -> None:
-        self.n = n
-        self.exc = exc
-        self.count = 0
-        self.where = ""
-
-    def _local(self, frame: Any, event: str, arg: Any) -> Any:
-        if event == "opcode":
-            self.count += 1
-            if self.count == self.n:
-                op = next(
-                    (
-                        i.opname
-                        for i in dis.get_instructions(frame.f_code)
-                        if i.offset == frame.f_lasti
-                    ),
-                    "?",
-                )
-                self.where = f"{frame.f_code.co_name}:{frame.f_lineno} {op}"
-                raise self.exc(f"injected at bytecode {self.n}")
-        return self._local
-
-    def _global(self, frame: Any, event: str, arg: Any) -> Any:
-        if os.path.dirname(frame.f_code.co_filename) == ARENA_DIR:
-            frame.f_trace_opcodes = True
-            return self._local
-        return None
-
-    def run(self, action: Callable[[], None]) -> type[BaseException] | None:
-        """Run ``action``; the type of the exception that came out (None: none).
-
-        The exception itself is dropped, as a handler up the stack would drop
-        it: its traceback would keep the frames, and the scope, alive.
-        """
-        old = sys.gettrace()
-        sys.settrace(self._global)
-        try:
-            action()
-        except BaseException as err:
-            return type(err)
-        finally:
-            sys.settrace(old)
-        return None
 
 
 def _numbers(n: int) -> Iterator[int]:
@@ -129,30 +78,8 @@ def test_an_exception_at_any_bytecode_leaks_nothing(name: str, exc: type[BaseExc
     """Any BaseException at any point of making, entering or ending a scope leaves
     nothing leaked, surfaces as itself, and the stack stays usable."""
     get_stack, make = _scenarios()[name]
-    stack = get_stack()
     with sb.buffer(range(16)) as canary:
-        n = 0
-        while True:
-            n += 1
-            before = stack.bytes_in_use
-            injector = Injector(n, exc)
-
-            def action() -> None:
-                with make() as view:
-                    view[...] = view.dtype.type(0) if view.dtype != object else None
-
-            err = injector.run(action)
-            # Surfaces as itself (a MemoryError while making a chunk is reported as
-            # StackOverflowError, the MemoryError that names the request).
-            assert (
-                err is None or err is exc or (exc is MemoryError and err is sb.StackOverflowError)
-            ), (n, injector.where, err)
-            assert stack.bytes_in_use == before, f"leaked at bytecode {n} ({injector.where})"
-            with make():  # still usable
-                pass
-            assert stack.bytes_in_use == before
-            if err is None:
-                break
+        n = inject_at_every_bytecode(get_stack(), make, exc)
         # The injector did reach the arena's bytecodes; on the compiled backend
         # the fast path's scopes run none (no Python code to interrupt).
         assert n > 20 or (sb.ARENA_BACKEND == "c" and name in COMPILED_SCENARIOS), n

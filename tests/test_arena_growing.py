@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from arena_injection import inject_at_every_bytecode
 from arena_kinds import KIB, MIB, Api, gen_ints, overlaps, round64, span
-from test_arena_faults import Injector
 
 import stagebuf as sb
 from stagebuf._arena._chunks import ChunkAllocator
@@ -671,22 +671,5 @@ def test_a_list_buffer_interrupted_at_any_bytecode_leaks_nothing(name: str) -> N
     stack, make = _fast_buffers()[name]
     with make():  # warm: the fast path is open (but for "grows", which outgrows its chunk)
         pass
-    n = 0
-    while True:
-        n += 1
-        before = stack.bytes_in_use
-        injector = Injector(n, KeyboardInterrupt)
-
-        def action() -> None:
-            with make() as view:
-                view[...] = view.dtype.type(0) if view.dtype != object else None
-
-        err = injector.run(action)
-        assert err in (None, KeyboardInterrupt), (n, injector.where, err)
-        assert stack.bytes_in_use == before, f"leaked at bytecode {n} ({injector.where})"
-        with make():  # still usable
-            pass
-        assert stack.bytes_in_use == before
-        if err is None:
-            break
+    n = inject_at_every_bytecode(stack, make, KeyboardInterrupt)
     assert n > 20  # the injector did reach the arena's bytecodes
