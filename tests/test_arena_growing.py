@@ -21,7 +21,6 @@ from arena_kinds import KIB, MIB, Api, gen_ints, overlaps, round64, span
 
 import stagebuf as sb
 from stagebuf._arena._chunks import ChunkAllocator
-from stagebuf._arena._memory import Memory
 
 # --------------------------------------------------------------------------
 # buffer(): iterables of every kind
@@ -597,7 +596,7 @@ def test_buffer_of_a_tuple_refuses_what_a_list_refuses(api: Api, container: type
 
 
 # The inline fast path: a warm unlocked stack places a list's slice and ends it
-# without Memory.allocate or a release (bump pointer only), as uninit_slice does.
+# without the locked allocation or a release (bump pointer only), as uninit_slice does.
 
 
 @pytest.mark.parametrize("kind", ["thread", "unlocked"])
@@ -615,7 +614,7 @@ def test_buffer_of_a_list_on_a_warm_unlocked_stack_takes_the_fast_path(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("left the fast path")
 
-    monkeypatch.setattr(Memory, "allocate", refuse)
+    monkeypatch.setattr(ChunkAllocator, "allocate", refuse)
     monkeypatch.setattr(ChunkAllocator, "release", refuse)
     with api.buffer(floats) as a, api.buffer(tuple(vertices)) as b:
         assert a.tolist() == floats

@@ -20,7 +20,6 @@ import contextlib
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
-from threading import get_ident
 from types import TracebackType
 from typing import Any, cast
 
@@ -167,44 +166,9 @@ class BufferScope(Scope):
             memory.allocate(self, n, objects=True)
             view = cast(Chunk, self.chunk).view(self.start, n, dt)
         else:
-            bumped = self._bump(n, dt)
-            if bumped is None:
-                memory.allocate(self, n * dt.itemsize, objects=False)
-                bumped = np.frombuffer(cast(Chunk, self.chunk).data, dt, n, self.start)
-            view = bumped
+            memory.allocate(self, n * dt.itemsize, objects=False)  # inline on a fast chunk
+            view = np.frombuffer(cast(Chunk, self.chunk).data, dt, n, self.start)
         return view.reshape((count, *item)) if item else view
-
-    def _bump(self, n: int, dt: np.dtype[Any]) -> NDArray | None:
-        """``n`` elements of plain ``dt`` bumped inline onto the fast chunk, else None.
-
-        The steps of SliceScope's inline fast path (see _scopes), for the
-        same chunks: an unlocked, unchecked stack's current byte chunk, below
-        its high-water mark. Memory.allocate's lock and calls cost ~0.7 us a
-        scope, a quarter of ``with buffer([1.0]): pass`` (measured with
-        timeit). The view is made before the commit; from the commit on the
-        allocation is this scope's, which __enter__ releases on an exception.
-        """
-        memory = self._memory
-        chunk = memory.fast_chunk
-        start = chunk.top
-        stop = start + ((n * dt.itemsize + 63) & -64)  # round up to a cache line
-        if stop > chunk.fast_limit:
-            return None
-        owner = memory.owner_thread
-        if owner is not None and owner != get_ident():
-            return None  # Memory.allocate refuses the other thread clearly
-        view: NDArray = np.frombuffer(chunk.data, dt, n, start)
-        try:
-            self.start = start
-            self.stop = stop
-            self.chunk = chunk
-            chunk.top = stop  # commits
-        except BaseException:
-            if chunk.top == stop:  # take the bump back (no other scope moved it)
-                chunk.top = start
-            self.chunk = None
-            raise
-        return view
 
     def _place_shape(self, shape: tuple[int, ...], dt: np.dtype[Any]) -> NDArray:
         if not shape:  # a 0-d array: one value

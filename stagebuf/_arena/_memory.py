@@ -107,6 +107,8 @@ class Memory(MemoryBase):
         # Before the lock: another thread must not wait on a thread-local stack's lock.
         if self.owner_thread is not None and self.owner_thread != get_ident():
             self.check_thread()
+        if not objects and self._bump(rec, units):
+            return
         with self.lock:
             try:
                 if self.deferred:
@@ -128,6 +130,34 @@ class Memory(MemoryBase):
                         held.top = rec.start
                     rec.chunk = None
                 raise
+
+    def _bump(self, rec: Allocation, nbytes: int) -> bool:
+        """Place ``rec`` on the fast chunk without the lock, when ``nbytes`` fit below
+        its high-water mark; False otherwise (nothing changed).
+
+        The steps of the scopes' inline fast path (see _scopes), for every other
+        caller: only an unlocked, unchecked stack has a fast chunk, and below the
+        high-water mark there is no new high-water mark to note. The lock and the
+        calls of the general case cost ~0.7 us, a quarter of ``with buffer([1.0])``.
+        """
+        chunk = self.fast_chunk
+        start = chunk.top
+        stop = start + ((nbytes + 63) & -64)  # rounded up to a cache line
+        # (fast_limit <= capacity always; checked too, as the compiled path checks
+        # it, so that no value of that private field places a slice past the chunk)
+        if stop > chunk.fast_limit or stop > chunk.capacity:
+            return False
+        try:
+            rec.start = start
+            rec.stop = stop
+            rec.chunk = chunk
+            chunk.top = stop  # commits
+        except BaseException:
+            if chunk.top == stop:  # take the bump back (no other scope moved it)
+                chunk.top = start
+            rec.chunk = None
+            raise
+        return True
 
     def try_extend(self, rec: Allocation, units: int) -> bool:
         """Grow ``rec`` in place to ``units`` when it is on top of the current chunk."""
