@@ -274,3 +274,27 @@ def test_a_thread_ending_may_make_scopes_from_its_thread_locals_finalizers() -> 
         t.join()
     gc.collect()
     assert results == [768.0] * 40
+
+
+@compiled_only
+def test_configure_refuses_a_scope_type_it_could_not_make_field_by_field() -> None:
+    from stagebuf._arena._backend import fast
+    from stagebuf._arena._scopes import PLAIN_DTYPES, ShapedSliceScope
+
+    assert fast is not None
+
+    def memory() -> Any:
+        return sb.thread_stack()._memory
+
+    with pytest.raises(TypeError, match="adds no fields"):
+        fast.configure(PLAIN_DTYPES, ShapedSliceScope, memory, sb.uninit_slice)  # adds _shape
+    with pytest.raises(TypeError, match="adds no fields"):
+        fast.configure(PLAIN_DTYPES, int, memory, sb.uninit_slice)
+
+    class Other(SliceScope):
+        __slots__ = ()
+
+    with pytest.raises(RuntimeError, match="set once"):
+        fast.configure(PLAIN_DTYPES, Other, memory, sb.uninit_slice)
+    with sb.uninit_slice(8, F4) as view:  # the configured function is untouched
+        assert type(sb.uninit_slice(1, F4)) is SliceScope and view.shape == (8,)
