@@ -31,7 +31,7 @@ from ._errors import (
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
 from ._layout import VertexAttribute, VertexLayout
 from ._mesh import Mesh
-from ._pack import attribute_words, write_attribute
+from ._pack import attribute_words, write_attribute, write_records
 from ._staging import HINT_WINDOW, ORPHAN_LIMIT_BYTES, STRATEGIES, Frame, Stager, StagerStats
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "uninit",
     "uninit_slice",
     "write_attribute",
+    "write_records",
 ]
 
 __version__ = "0.3.0"
