@@ -19,6 +19,7 @@ from ._arena import (
     uninit,
     uninit_slice,
 )
+from ._backends._moderngl._uploads import ORPHAN_LIMIT_BYTES, STRATEGIES
 from ._errors import (
     EscapedViewWarning,
     GLError,
@@ -32,7 +33,8 @@ from ._gl import create_headless_context, load_program, shader_dir, shader_sourc
 from ._layout import VertexAttribute, VertexLayout
 from ._mesh import Mesh
 from ._pack import attribute_words, write_attribute, write_records
-from ._staging import HINT_WINDOW, ORPHAN_LIMIT_BYTES, STRATEGIES, Frame, Stager, StagerStats
+from ._recording._frame import Frame
+from ._stager import HINT_WINDOW, Stager, StagerStats
 
 __all__ = [
     "ALIGNMENT",

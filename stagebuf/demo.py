@@ -32,7 +32,7 @@ from ._gl import create_headless_context, load_program
 from ._layout import VertexLayout
 from ._png import write_png
 from ._scene import TriangleField
-from ._staging import STRATEGIES, Stager
+from . import STRATEGIES, Stager
 
 __all__ = [
     "App",

@@ -4,6 +4,7 @@ through plain moderngl, and the two images must be identical."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,6 +41,14 @@ SPRITE_VS = """#version 330 core
 in vec2 in_vert; in vec2 in_offset; in vec4 in_color; uniform float u_scale;
 out vec4 v_color;
 void main() { gl_Position = vec4(in_vert * u_scale + in_offset, 0.0, 1.0); v_color = in_color; }"""
+
+
+def old_gl(stager: sb.Stager, *, base_vertex: bool, base_instance: bool) -> None:
+    """Make the stager's backend answer as an older GL context would."""
+    caps = stager._backend.caps
+    stager._backend.caps = dataclasses.replace(
+        caps, base_vertex=base_vertex, base_instance=base_instance
+    )
 
 
 @pytest.fixture
@@ -831,7 +840,7 @@ def test_render_mode_override_draws_rebased_ranges_one_by_one(
     quad_idx = np.array([0, 1, 2, 0, 2, 3], np.uint16)
     with sb.Stager(ctx, layout, progs["tri"], index_dtype="u2") as stager:
         # GL 3.3: no indirect draws, the vertex array is re-pointed (VertexArray.bind).
-        stager._indirect = stager._indirect_vertex = gl >= 420
+        old_gl(stager, base_vertex=gl >= 420, base_instance=gl >= 420)
         with stager.frame() as frame:
             frame.reserve(3)[:] = quads[0][:3]  # a plain range at the start
             frame.reserve(70_000)["in_pos"] = 5.0  # pushes the next ranges past 65535
@@ -851,7 +860,7 @@ def test_render_mode_override_draws_rebased_ranges_one_by_one(
 
 def test_old_gl_refuses_normalised_rebased_indices(ctx: Any, progs: dict[str, Any]) -> None:
     with sb.Stager(ctx, LAYOUT, progs["tri"], index_dtype="u2") as stager:
-        stager._indirect = stager._indirect_vertex = False  # as on a GL 3.3 context
+        old_gl(stager, base_vertex=False, base_instance=False)  # as on a GL 3.3 context
         with stager.frame() as frame:
             frame.reserve(70_000)["in_pos"] = 5.0
             with pytest.raises(sb.StagerError, match=r"base-vertex draw \(GL 4.0"):
@@ -876,9 +885,11 @@ def test_defaults_cannot_change_inside_a_frame(ctx: Any, progs: dict[str, Any]) 
     with sb.Stager(ctx, LAYOUT, progs["tri"]) as stager:
         with stager.frame() as frame:
             frame.reserve(3)["in_pos"] = 0.0
-            with pytest.raises(sb.StagerError, match=r"Stager.program changed inside an open"):
+            with pytest.raises(
+                sb.StagerError, match=r"Stager.program cannot change inside an open"
+            ):
                 stager.program = progs["dot"]
-            with pytest.raises(sb.StagerError, match=r"Stager.mode changed inside an open"):
+            with pytest.raises(sb.StagerError, match=r"Stager.mode cannot change inside an open"):
                 stager.mode = moderngl.POINTS
             frame.reserve(3, mode=moderngl.TRIANGLES)["in_pos"] = 0.0
         assert stager.program is progs["tri"] and stager.mode == moderngl.TRIANGLES
@@ -996,8 +1007,8 @@ def test_released_meshes_and_programs_do_not_pile_up(ctx: Any, progs: dict[str, 
             mesh.release()
             program.release()
             alone.release()
-        assert max(len(slot.vaos) for slot in stager._slots) <= 33
-        assert len(stager._mesh_vaos) <= 33
+        assert max(len(slot.vaos) for slot in stager._uploader.slots) <= 33
+        assert len(stager._renderer.mesh_vaos) <= 33
         assert len(stager._programs) <= 40
 
 
@@ -1006,7 +1017,7 @@ def test_old_gl_refuses_normalised_instances_past_the_start(
 ) -> None:
     mesh = quad_mesh(ctx)
     with sb.Stager(ctx, INSTANCE, progs["sprite"]) as stager:
-        stager._indirect = False  # as on a GL 4.1 context
+        old_gl(stager, base_vertex=True, base_instance=False)  # as on a GL 4.1 context
         with stager.frame() as frame:
             frame.reserve_instances(mesh, 2)["in_offset"] = 0.0  # at the start: fine
             with pytest.raises(sb.StagerError, match=r"base-instance draw \(GL 4.2"):

@@ -22,7 +22,7 @@ from .._layout import VertexLayout
 from .._mesh import Mesh
 from .._pack import write_attribute
 from .._scene import ParticleField
-from .._staging import Stager
+from .._stager import Stager
 from ._progress import Progress
 
 __all__ = ["FRAME_CASES", "run_frames"]

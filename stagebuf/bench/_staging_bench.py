@@ -36,7 +36,7 @@ import numpy as np
 from .._gl import create_headless_context, load_program
 from .._layout import VertexLayout
 from .._scene import ParticleField, TriangleField
-from .._staging import STRATEGIES, Stager
+from .. import STRATEGIES, Stager
 from ._frame_bench import FRAME_CASES, run_frames
 from ._plot import Panel, Series
 from ._progress import Progress

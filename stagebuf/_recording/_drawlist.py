@@ -1,18 +1,32 @@
-"""The draw list's data: one draw's state, one draw call, and the undoing of merges
-that a restart index makes wrong. Plain data: no GL calls here."""
+"""The draw list's data: one draw's state, one draw call, the order of layers, and
+the undoing of merges that a restart index makes wrong. Plain data: no GL here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._glstate import MERGEABLE
+from .._layout import VertexLayout
 from ._indices import IndexedRange
-from ._layout import VertexLayout
+from ._modes import MERGEABLE
 
-__all__ = ["INDEXED", "INSTANCED", "MESH", "PLAIN", "Draw", "State", "equal", "split_at_restarts"]
+__all__ = [
+    "INDEXED",
+    "INSTANCED",
+    "KIND_NAMES",
+    "MESH",
+    "PLAIN",
+    "STREAMED",
+    "Draw",
+    "State",
+    "equal",
+    "in_layer_order",
+    "split_at_restarts",
+]
 
-# Draw kinds: plain vertex ranges, indexed ranges, instances of a mesh, a mesh.
-PLAIN, INDEXED, INSTANCED, MESH = range(4)
+# Draw kinds: plain vertex ranges, indexed ranges, instances of a mesh, a mesh, and
+# a mesh drawn with per-vertex attributes streamed beside its own (reserve_attributes).
+PLAIN, INDEXED, INSTANCED, MESH, STREAMED = range(5)
+KIND_NAMES = ("plain", "indexed", "instanced", "mesh", "streamed")
 
 
 class State:
@@ -60,14 +74,33 @@ class Draw:
     """One draw call: ``first``/``count`` in vertices, indices or instances by kind.
 
     ``base`` is the base vertex of an indexed draw (its vertex array is bound
-    there) or the mesh of an instanced or mesh draw. ``ranges`` counts the
-    reserves merged into it, from ``range_start`` in the frame's range list.
+    there) or the mesh of an instanced, mesh or streamed draw (whose ``first``
+    is its first streamed record). ``ranges`` counts the reserves merged into
+    it, from ``range_start`` in the frame's range list. Draws run in ascending
+    ``layer``, in reserve order within one.
     """
 
-    __slots__ = ("base", "command", "count", "first", "kind", "range_start", "ranges", "state")
+    __slots__ = (
+        "base",
+        "command",
+        "count",
+        "first",
+        "kind",
+        "layer",
+        "range_start",
+        "ranges",
+        "state",
+    )
 
     def __init__(
-        self, kind: int, state: State, first: int, count: int, base: Any, range_start: int
+        self,
+        kind: int,
+        state: State,
+        first: int,
+        count: int,
+        base: Any,
+        range_start: int,
+        layer: int = 0,
     ) -> None:
         self.kind = kind
         self.state = state
@@ -75,8 +108,18 @@ class Draw:
         self.count = count
         self.base = base
         self.range_start = range_start
+        self.layer = layer
         self.ranges = 1
         self.command = -1  # its indirect draw command in the index buffer, when it has one
+
+
+def in_layer_order(draws: list[Draw]) -> list[Draw]:
+    """``draws`` in ascending layer, reserve order kept within a layer (a stable sort)."""
+    return sorted(draws, key=_layer)
+
+
+def _layer(draw: Draw) -> int:
+    return draw.layer
 
 
 def split_at_restarts(
@@ -98,5 +141,5 @@ def split_at_restarts(
             continue
         for j in range(draw.range_start, draw.range_start + draw.ranges):
             first, count = ranges[j]
-            out.append(Draw(INDEXED, draw.state, first, count, draw.base, j))
+            out.append(Draw(INDEXED, draw.state, first, count, draw.base, j, draw.layer))
     return out

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._arena import Stack
-from ._errors import StackOverflowError
+from .._arena import Stack
+from .._errors import StackOverflowError
 
 __all__ = ["HINT_WINDOW", "SizeHint", "Stream", "forget_layouts"]
 

@@ -46,6 +46,14 @@ class Slot:
                 self.ibo.release()
             self.ibo, self.ibo_bytes = ibo, ibo_bytes
 
+    def forget(self) -> None:
+        """Drop the GL objects without a GL call (their context is gone with them)."""
+        self.vaos.clear()
+        self.offsets.clear()
+        self.vbo = self.ibo = None
+        self.vbo_bytes = self.ibo_bytes = 0
+        self.shrink = False
+
     def release(self) -> None:
         self.drop_vaos()
         for obj in (self.vbo, self.ibo):

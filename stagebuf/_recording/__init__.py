@@ -1,0 +1,15 @@
+"""Recording a frame, with no GL: the layer below the backends.
+
+In data-flow order:
+
+- ``_modes``: draw modes as GL's enum values, which merge.
+- ``_programs``: what a program reads (``ProgramInfo``, from a backend), and
+  the checks of a draw's options against it.
+- ``_streams``: a frame's bytes in arena slices, bump-allocated.
+- ``_indices``: index types, the restart index, the check and offset of indices.
+- ``_drawlist``: one draw's state, one draw call, layer order, restart splits.
+- ``_frame``: ``Frame`` (reserve*, draw, end/discard) and ``RecordedFrame``, the
+  value a backend receives.
+
+Nothing here imports moderngl (tests/test_layers_of_code.py checks it).
+"""
