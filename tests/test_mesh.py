@@ -138,6 +138,18 @@ def test_a_buffer_is_used_as_it_is_and_outlives_the_mesh(
     buffer.release()
 
 
+def test_bytes_and_arrays_are_copied_when_the_mesh_is_made(ctx: Any) -> None:
+    quad = quad_vertices()
+    raw = bytearray(quad.tobytes())
+    indices = np.array([0, 1, 2, -1, 3], np.int32)
+    mesh = sb.Mesh(ctx, raw, indices, layout=MESH_LAYOUT)
+    raw[:] = bytes(len(raw))
+    indices[:] = 0
+    assert mesh.vertex_buffer.read() == quad.tobytes()
+    assert np.frombuffer(mesh.index_buffer.read(), np.uint32).tolist() == [0, 1, 2, 2**32 - 1, 3]
+    mesh.release()
+
+
 def test_a_padded_buffer_draws_vertex_count_vertices(
     ctx: Any, fbo: Any, progs: dict[str, Any]
 ) -> None:
