@@ -10,10 +10,11 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
+from ._backends._moderngl._gl import check_gl, is_released, make_current
 from ._errors import StagerError
-from ._glstate import check_gl, check_mode, is_released, make_current
-from ._indices import INDEX_DTYPES, index_dtype
 from ._layout import VertexLayout
+from ._recording._indices import INDEX_DTYPES, index_dtype
+from ._recording._modes import check_mode
 
 __all__ = ["Mesh"]
 
