@@ -65,6 +65,7 @@ class AttributePlan:
     offset: int
     unit: np.dtype[Any]
     slot: np.dtype[Any]
+    vector: bool  # one axis of components (every VertexLayout attribute of 2 or more)
 
     def dest(self, verts: NDArray) -> NDArray:
         """The attribute of ``verts`` as one unit per vertex: shape ``verts.shape + (1,)``,
@@ -87,6 +88,8 @@ class AttributePlan:
 
 
 _PLANS: dict[tuple[np.dtype[Any], str], AttributePlan] = {}
+_asarray = np.asarray  # globals, not module attributes: the hot path counts lookups
+_ndarray = np.ndarray
 
 
 def attribute_plan(dtype: np.dtype[Any], name: str) -> AttributePlan:
@@ -119,6 +122,7 @@ def _make_plan(dtype: np.dtype[Any], name: str) -> AttributePlan:
         offset=offset,
         unit=unit,
         slot=np.dtype((unit, (1,))),
+        vector=len(ftype.shape) == 1,
     )
 
 
@@ -149,18 +153,21 @@ def write_attribute(verts: NDArray, name: str, values: Any) -> None:
     not fit raises ValueError and writes nothing. Zero vertices are fine, with
     any values that broadcast to them or with no values at all (``[]``).
     """
-    arr = np.asarray(values)
+    arr = _asarray(values)
     plan = _PLANS.get((verts.dtype, name)) or attribute_plan(verts.dtype, name)
-    if arr.dtype == plan.base:  # the hot path, kept short: a few calls cost as much as 1k copies
+    if arr.dtype == plan.base:  # the hot path, kept short: its calls cost as much as 1k copies
         try:
-            if not plan.shape:  # one component: the field is one word per vertex already
-                verts[name] = arr
-                return
-            if len(plan.shape) == 1 and arr.shape[-1:] == plan.shape:
+            if plan.vector and isinstance(verts, _ndarray):  # a numpy.void copies a getfield
+                # (n, k) values viewed as (n, 1) units: a last axis other than k
+                # fails the view or the broadcast, so no shape check is needed here.
                 verts.getfield(plan.slot, plan.offset)[...] = arr.view(plan.unit)
-                return
+            elif not plan.shape:  # one component: the field is one word per vertex already
+                verts[name] = arr
+            else:
+                raise ValueError  # matrices: copy_attribute flattens them
+            return
         except ValueError:
-            pass  # strided components, or a shape that does not fit: the checked path says
+            pass  # strided components, broadcasting, a wrong shape: the checked path says
     copy_attribute(verts, plan, arr, where="write_attribute")
 
 
@@ -170,7 +177,11 @@ def copy_attribute(verts: NDArray, plan: AttributePlan, arr: NDArray, *, where: 
     if arr.dtype != plan.base:
         check_lossless(arr, plan.base, plan.name, where=where)
     try:
-        if plan.shape and arr.shape[-len(plan.shape) :] == plan.shape:
+        if (
+            plan.shape
+            and arr.shape[-len(plan.shape) :] == plan.shape
+            and isinstance(verts, np.ndarray)  # one record (numpy.void): numpy writes it
+        ):
             if arr.dtype != plan.base:
                 arr = arr.astype(plan.base)  # one vectorised cast, then the unit copy
             plan.dest(verts)[...] = plan.units(arr)
@@ -320,6 +331,11 @@ def as_values(values: Any) -> NDArray:
 
 def copy_records(verts: NDArray, values: Any, *, where: str) -> None:
     """:func:`write_records` with ``where`` starting its error messages."""
+    if not isinstance(verts, np.ndarray):
+        raise TypeError(
+            f"{where}: records go into an array of records; got {type(verts).__name__} "
+            f"(for record i, pass records[i : i + 1])."
+        )
     plan = _records_plan(verts.dtype, where)
     arr = as_values(values)
     if verts.size == 0 and arr.size == 0:
