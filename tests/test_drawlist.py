@@ -982,8 +982,8 @@ def test_mesh_converts_numbers_and_refuses_what_would_change(ctx: Any) -> None:
         1,
     ]
     mesh.release()
-    with pytest.raises(TypeError, match=r"dtype int64 and shape \(4,\) do not fit"):
-        sb.Mesh(ctx, [0, 1, 2, 3], layout=MESH_LAYOUT)
+    with pytest.raises(TypeError, match=r"dtype int64 and shape \(3,\) do not fit"):
+        sb.Mesh(ctx, [0, 1, 2], layout=MESH_LAYOUT)
     with pytest.raises(TypeError, match=r"'in_color' .* values of float64 would lose"):
         sb.Mesh(ctx, np.array([[0.0, 0.0, 0.5, 0.5, 0.5, 1.0]]), layout=LAYOUT)
     with pytest.raises(ValueError, match=r"'in_color' holds uint8 \(0..255\); got values from"):
