@@ -66,6 +66,7 @@ class AttributePlan:
     unit: np.dtype[Any]
     slot: np.dtype[Any]
     vector: bool  # one axis of components (every VertexLayout attribute of 2 or more)
+    raw: bool  # its bytes may be copied as bytes: False when the records hold objects
 
     def dest(self, verts: NDArray) -> NDArray:
         """The attribute of ``verts`` as one unit per vertex: shape ``verts.shape + (1,)``,
@@ -122,7 +123,8 @@ def _make_plan(dtype: np.dtype[Any], name: str) -> AttributePlan:
         offset=offset,
         unit=unit,
         slot=np.dtype((unit, (1,))),
-        vector=len(ftype.shape) == 1,
+        vector=len(ftype.shape) == 1 and not dtype.hasobject,
+        raw=not dtype.hasobject,  # numpy refuses void views of references
     )
 
 
@@ -179,6 +181,7 @@ def copy_attribute(verts: NDArray, plan: AttributePlan, arr: NDArray, *, where: 
     try:
         if (
             plan.shape
+            and plan.raw
             and arr.shape[-len(plan.shape) :] == plan.shape
             and isinstance(verts, np.ndarray)  # one record (numpy.void): numpy writes it
         ):
@@ -258,10 +261,15 @@ def _records_plan(dtype: np.dtype[Any], where: str) -> _Records:
     plan = _RECORDS.get(dtype)
     if plan is not None:
         return plan
-    if dtype.names is None:
+    if not dtype.names:
         raise TypeError(
             f"{where}: a vertex array of {dtype} has no attributes; pass a structured "
             f"array (a VertexLayout's dtype, frame.reserve(n))."
+        )
+    if dtype.hasobject:
+        raise TypeError(
+            f"{where}: records of {dtype} hold Python objects, which no vertex buffer "
+            f"takes; write their attributes one by one (write_attribute)."
         )
     plans = tuple(attribute_plan(dtype, name) for name in dtype.names)
     groups: list[list[AttributePlan]] = []
@@ -395,10 +403,11 @@ def _field_copies(
     copies = []
     for p in plan.plans:
         src = flat[p.name]
-        if int(np.prod(src.shape[1:], dtype=np.int64)) != p.components:
+        got = int(np.prod(src.shape[1:], dtype=np.int64))
+        if got != p.components:
             raise ValueError(
-                f"{where}: field {p.name!r} of the values holds {src.shape[1:] or '()'} "
-                f"components per record; attribute {p.name!r} holds {p.shape or '()'}."
+                f"{where}: field {p.name!r} of the values holds {got} components per "
+                f"record; the attribute holds {p.components}."
             )
         src = src.reshape((len(flat), *p.shape))
         if src.dtype != p.base:

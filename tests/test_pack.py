@@ -354,19 +354,29 @@ def test_plain_floats_fill_an_all_float_layout_as_one_block() -> None:
 
 
 def test_plain_numbers_fill_a_mixed_layout_column_by_column() -> None:
-    rows = [(0.5, 1.5, 2.5, 7, 10, 20, 30, 255), (3.0, 4.0, 5.0, 65535, 0, 1, 2, 3)]
-    for values in (rows, np.array(rows), np.array(rows, np.float64).reshape(-1)):
+    rows = [(1, 2, 3, 7, 10, 20, 30, 255), (-4, 5, 6, 65535, 0, 1, 2, 3)]
+    for values in (
+        rows,
+        np.array(rows, np.int32),
+        np.array(rows).reshape(-1),
+        np.asfortranarray(rows),
+    ):
         dst = garbage(2, MIXED.dtype)
         want = clone(dst)
         want["in_pos"] = [r[:3] for r in rows]
         want["in_id"] = [r[3] for r in rows]
         want["in_color"] = [r[4:] for r in rows]
-        if np.asarray(values).dtype.kind == "f":
-            with pytest.raises(TypeError, match=r"values of float64 would be truncated into attr"):
-                sb.write_records(dst, values)
-            continue
         sb.write_records(dst, values)
-        assert raw(dst) == raw(want)
+        assert raw(dst) == raw(want)  # the padding keeps its bytes
+
+
+def test_plain_floats_into_a_layout_with_integers_are_refused() -> None:
+    rows = [(0.5, 1.5, 2.5, 7, 10, 20, 30, 255)]  # whole or not, floats are no integers
+    for values in (rows, np.array(rows, np.float32)):
+        with pytest.raises(
+            TypeError, match=r"write_records: values of float\d+ would be truncated into attr"
+        ):
+            sb.write_records(np.zeros(1, MIXED.dtype), values)
 
 
 def test_plain_integers_fill_every_attribute_type() -> None:
@@ -438,13 +448,28 @@ def test_records_refuse_values_that_are_no_records() -> None:
     ):
         sb.write_records(dst, np.zeros(3, [("in_pos", "f4", 3), ("in_color", "u1", 4)]))
     with pytest.raises(
-        ValueError, match=r"field 'in_pos' of the values holds \(2,\) components per record"
+        ValueError,
+        match=r"field 'in_pos' of the values holds 2 components per record; the attribute holds 3",
     ):
         sb.write_records(
             dst, np.zeros(3, [("in_pos", "f4", 2), ("in_id", "u2"), ("in_color", "u1", 4)])
         )
     with pytest.raises(TypeError, match=r"a vertex array of float32 has no attributes"):
         sb.write_records(np.zeros(3, np.float32), np.zeros(3))
+    with pytest.raises(TypeError, match=r"a vertex array of \[\] has no attributes"):
+        sb.write_records(np.zeros(3, np.dtype([])), np.zeros(3))
+    with pytest.raises(TypeError, match=r"write_records: records go into an array of records"):
+        sb.write_records(dst[0], dst[1])
+
+
+def test_records_holding_objects() -> None:
+    dtype = np.dtype([("in_pos", np.float32, 2), ("label", object)])
+    v = np.zeros(2, dtype)
+    sb.write_attribute(v, "in_pos", np.ones((2, 2), np.float32))  # numpy's assignment
+    sb.write_attribute(v, "label", np.array(["a", "b"], object))
+    assert v["in_pos"].tolist() == [[1, 1], [1, 1]] and v["label"].tolist() == ["a", "b"]
+    with pytest.raises(TypeError, match=r"hold Python objects, which no vertex buffer takes"):
+        sb.write_records(v, v.copy())
 
 
 @pytest.mark.parametrize(
