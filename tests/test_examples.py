@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -306,6 +307,217 @@ def test_strip_indices_restart_after_each_series() -> None:
     r = 0xFFFFFFFF
     assert idx.dtype == np.uint32
     assert idx.tolist() == [0, 1, 2, 3, 4, 5, r, 6, 7, 8, 9, 10, 11, r]
+
+
+# -- signal_plot -------------------------------------------------------------------
+
+
+def test_signal_plot_lanes_and_restart(tmp_path: Path) -> None:
+    mod = load_example("signal_plot")
+    out = tmp_path / "signals.png"
+    w, h, signals = 200, 150, 4
+    proc = run_example(
+        "signal_plot", "--headless", "--frames", "3", "--signals", str(signals),
+        "--samples", "500", "--size", f"{w}x{h}", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}" in proc.stdout
+    assert "4 x 500 samples" in proc.stdout
+    # Only the y values are streamed: 4 bytes a vertex, a quarter of whole vertices.
+    assert "y values 0.008 MB" in proc.stdout and "whole vertices would be 0.032 MB" in proc.stdout
+    assert draw_calls(proc.stdout) == 2  # the grid, and every signal in one strip draw
+    img = read_png(out)
+    assert img.shape == (h, w, 4)
+    colours = mod.lane_colors(signals)
+    # Every pixel is the background, the grid or one signal's colour: a strip that
+    # did not restart would join signal k's end to signal k+1's start across the
+    # plot, in colours blended between the two.
+    known = near(img, background_rgb(mod.BACKGROUND)) | near(img, mod.GRID_RGBA)
+    for c in colours:
+        known |= near(img, c)
+    assert known.all(), np.unique(img[~known].reshape(-1, 4), axis=0)[:5]
+    # Each signal stays in its own lane and runs across the whole plot.
+    margin = max(4.0, 0.03 * min(w, h))
+    lane = (h - 2 * margin) / signals
+    left, right = int(margin) + 1, int(w - margin) - 1
+    for k, c in enumerate(colours):
+        mine = near(img, c)
+        rows = np.nonzero(mine.any(axis=1))[0]
+        centre = margin + lane * (k + 0.5)
+        assert rows.min() >= centre - 0.5 * lane and rows.max() <= centre + 0.5 * lane, k
+        assert rows.max() - rows.min() > 0.2 * lane  # the signal moves up and down
+        cols = mine[:, left:right].any(axis=0)
+        assert cols.all(), (k, np.nonzero(~cols)[0])
+    # The grid lies beneath (layer -1): vertical divisions show between the lanes.
+    grid = near(img, mod.GRID_RGBA)
+    assert (grid.mean(axis=0) > 0.5).sum() >= 4  # 0.5 s divisions over 4 s
+
+
+@pytest.fixture
+def signal_fbo(ctx: Any, fbo: Any) -> Iterator[Any]:
+    """A 192x128 framebuffer, bound; the session one is bound again before it goes
+    (releasing the bound framebuffer leaves a GL error pending on Mesa)."""
+    own = ctx.framebuffer(color_attachments=[ctx.renderbuffer((192, 128), 4)])
+    own.use()
+    yield own
+    fbo.use()
+    own.release()
+
+
+def signal_scene(ctx: Any, signals: int, samples: int, size: tuple[int, int]) -> Any:
+    mod = load_example("signal_plot")
+    scene = mod.SignalPlot(ctx, mod.SignalOptions(signals=signals, samples=samples, size=size))
+    scene.set_viewport(*size)
+    return scene
+
+
+def plain_moderngl_signal_plot(ctx: Any, fb: Any, scene: Any) -> np.ndarray[Any, Any]:
+    """The scene's last frame drawn by plain moderngl: the grid from its own buffer,
+    then the signals from two buffers (static x, lane and colour; streamed y) and
+    the same u4 indices with the restart index."""
+    import moderngl
+
+    mod = load_example("signal_plot")
+    s, n = scene.opts.signals, scene.opts.samples
+    grid = np.empty(scene.grid_vertices, mod.GRID.dtype)
+    scene.fill_grid(grid)
+    static = mod.static_vertices(s, n)
+    y = np.ascontiguousarray(scene.ordered().reshape(-1), np.float32)
+    indices = mod.strip_indices(s, n)
+    made = [ctx.buffer(a.tobytes()) for a in (grid, static, y, indices)]
+    gvbo, svbo, yvbo, ibo = made
+    fb.clear(*mod.BACKGROUND)
+    scene.grid_program["u_screen"].value = tuple(float(v) for v in scene.size)
+    for name, value in scene.uniforms().items():
+        scene.program[name].value = value
+    vaos = [
+        ctx.vertex_array(scene.grid_program, [(gvbo, mod.GRID.format, *mod.GRID.names)]),
+        ctx.vertex_array(
+            scene.program,
+            [(svbo, mod.STATIC.format, *mod.STATIC.names), (yvbo, "f", "in_y")],
+            index_buffer=ibo,
+            index_element_size=4,
+        ),
+    ]
+    vaos[0].render(moderngl.LINES, vertices=len(grid))
+    vaos[1].render(moderngl.LINE_STRIP, vertices=len(indices))
+    for obj in [*vaos, *made]:
+        obj.release()
+    return np.frombuffer(fb.read(components=4, alignment=1), np.uint8)
+
+
+@pytest.mark.parametrize(("signals", "samples"), [(5, 300), (1, 2), (40, 97)])
+def test_signal_plot_frames_equal_plain_moderngls(
+    ctx: Any, signal_fbo: Any, signals: int, samples: int
+) -> None:
+    """Pixel for pixel (no tolerance: the same shaders, state and vertices), over
+    frames that wrap the ring at different places and one after a long pause."""
+    scene = signal_scene(ctx, signals, samples, signal_fbo.size)
+    try:
+        for t in (0.0, 0.37, 1.0, 2.9, 3.0, 30.0):
+            scene.draw(t)
+            got = np.frombuffer(signal_fbo.read(components=4, alignment=1), np.uint8)
+            want = plain_moderngl_signal_plot(ctx, signal_fbo, scene)
+            assert np.array_equal(got, want), (t, int((got != want).sum()))
+            lit = got.reshape(-1, 4)[:, :3].max(axis=1) > 100
+            assert lit.sum() > samples // 4  # the signals are drawn, not only the grid
+    finally:
+        scene.release()
+
+
+def test_signal_plot_steady_frames_upload_only_y_values_and_make_no_gl_objects(
+    ctx: Any, signal_fbo: Any
+) -> None:
+    import moderngl
+
+    mod = load_example("signal_plot")
+    s, n = 64, 1000
+    scene = signal_scene(ctx, s, n, signal_fbo.size)
+    try:
+        for i in range(6):
+            scene.draw(i / 60)
+        stats = scene.stager.stats
+        buffers, arrays = stats.buffers_created, stats.vertex_arrays_created
+        growths = scene.stager.stack.growths
+        for i in range(6, 40):
+            scene.draw(i / 60)
+            # 4 bytes per sample (the 12-byte static vertices stay in the mesh) and
+            # the grid's few lines; whole vertices would be 16 bytes per sample. The
+            # grid's records follow the y values in the same buffer, at a multiple of
+            # their own stride: up to one grid stride of padding between the two.
+            grid_bytes = mod.GRID.stride * scene.grid_vertices
+            padding = stats.bytes_uploaded_last_frame - (4 * s * n + grid_bytes)
+            assert 0 <= padding < mod.GRID.stride
+            assert grid_bytes < 0.01 * 4 * s * n
+            assert stats.writes_last_frame == 1
+            assert stats.draw_calls_last_render == 2
+            # The grid, staged after the signals (its first vertex past their
+            # records), is drawn first: layer -1. The signals: one indexed strip draw.
+            assert scene.stager.draw_list == [
+                ("plain", moderngl.LINES, -(-4 * s * n // mod.GRID.stride), scene.grid_vertices),
+                ("streamed", moderngl.LINE_STRIP, 0, s * (n + 1)),
+            ]
+        assert stats.buffers_created == buffers
+        assert stats.vertex_arrays_created == arrays
+        assert scene.stager.stack.growths == growths
+    finally:
+        scene.release()
+
+
+def test_signal_plot_samples_scroll_left(ctx: Any) -> None:
+    """New samples enter at the right; the ones before move left unchanged; a pause
+    longer than the plot's span refills it."""
+    mod = load_example("signal_plot")
+    scene = signal_scene(ctx, 3, 400, (64, 64))
+    try:
+        rate = 400 / mod.SECONDS
+        before = scene.ordered()
+        assert before.dtype == np.float32 and before.shape == (3, 400)
+        assert np.abs(before).max() <= 1 and before.std() > 0.1
+        scene.advance(7 / rate)  # 7 samples arrive
+        after = scene.ordered()
+        assert np.array_equal(after[:, :-7], before[:, 7:])
+        assert not np.array_equal(after[:, -7:], before[:, -7:])
+        scene.advance(7 / rate)  # nothing new
+        assert np.array_equal(scene.ordered(), after)
+        scene.advance(100.0)
+        assert scene.clock == int(100.0 * rate)
+        refilled = scene.ordered()
+        assert np.abs(refilled).max() <= 1
+        assert not np.isin(after[:, -7:], refilled).any()  # none of the old samples left
+    finally:
+        scene.release()
+
+
+def test_signal_plot_indices_and_static_vertices() -> None:
+    mod = load_example("signal_plot")
+    r = 0xFFFFFFFF
+    assert mod.strip_indices(2, 3).tolist() == [0, 1, 2, r, 3, 4, 5, r]
+    verts = mod.static_vertices(2, 3)
+    assert verts.dtype == mod.STATIC.dtype and len(verts) == 6
+    assert verts["in_base"][:, 0].tolist() == [0, 0.5, 1, 0, 0.5, 1]
+    assert verts["in_base"][:, 1].tolist() == [0.25, 0.25, 0.25, 0.75, 0.75, 0.75]
+    colours = mod.lane_colors(2)
+    assert np.array_equal(verts["in_color"], np.repeat(colours, 3, axis=0))
+    assert len({tuple(c) for c in mod.lane_colors(64)}) == 64  # one colour per signal
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--signals", "0"], "--signals must be >= 1; got 0"),
+        (["--samples", "1"], "--samples must be >= 2; got 1"),
+        (["--samples", "many"], "--samples must be an integer >= 2; got 'many'"),
+    ],
+)
+def test_signal_plot_bad_options_exit_2_with_one_line(args: list[str], message: str) -> None:
+    proc = run_example("signal_plot", *args, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("signal_plot.py: error:")
+    assert message in lines[0]
+    assert proc.stdout == ""
 
 
 # -- every example: options, fallback, window -----------------------------------------
