@@ -25,6 +25,7 @@ import numpy as np
 from ._arena import Stack, non_negative_int
 from ._errors import StagerError, StagingLimitError
 from ._layout import VertexLayout
+from ._mesh import Mesh
 from ._recording._drawlist import KIND_NAMES, Draw, State
 from ._recording._frame import Frame, RecordedFrame
 from ._recording._indices import index_dtype
@@ -120,6 +121,7 @@ class Stager:
         self._layout = layout
         self._mode = backend.check_mode(mode, "Stager")
         self._bindings: dict[tuple[Any, ...], Binding] = {}
+        self._pairs: dict[tuple[State, Any], Binding] = {}  # (instanced state, mesh) checked
         self._programs: set[Any] = set()  # programs checked against the layout
         self._states: dict[tuple[Any, ...], State] = {}  # checked draw states
         self._program = self._own_program(program, "Stager")
@@ -145,7 +147,7 @@ class Stager:
         self._released = False
         self._draws: list[Draw] = []  # the drawn frame's draws, in drawing order
         self._ranges: list[tuple[int, int]] = []
-        self._uploader = backend.uploader(ring_size, self._index_stream)
+        self._uploader = backend.uploader(ring_size)
         self._renderer = backend.renderer(
             self._binding, self._forget_released, index_dtype_.itemsize
         )
@@ -399,8 +401,6 @@ class Stager:
         stats.buffers_created = uploader.buffers_created
 
     def _check_mesh(self, mesh: Any, where: str) -> None:
-        from ._mesh import Mesh
-
         if not isinstance(mesh, Mesh):
             raise TypeError(
                 f"{where}: expected a stagebuf Mesh; got {type(mesh).__name__} {mesh!r}."
@@ -474,6 +474,8 @@ class Stager:
             del self._bindings[bkey]
         for skey in [k for k, state in self._states.items() if released(state.program)]:
             del self._states[skey]
+        for pkey in [k for k in self._pairs if released(k[0].program) or released(k[1])]:
+            del self._pairs[pkey]
         self._programs = {p for p in self._programs if not released(p)}
         self._backend.forget_released()
 

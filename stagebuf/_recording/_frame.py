@@ -101,6 +101,7 @@ class Frame:
         "_lasts",
         "_layered",
         "_max_vertices",
+        "_meshes",
         "_phase",
         "_ranges",
         "_stager",
@@ -122,6 +123,7 @@ class Frame:
         self._vertex_total = 0  # vertices and instance records reserved
         self._index_total = 0
         self._max_vertices = stager.max_vertices
+        self._meshes: dict[int, Any] = {}  # meshes checked in this frame, by id
         self._default = stager._default_state
         # The default program was checked against the layout (once per stager).
         self._default_checked = stager._default_checked
@@ -329,8 +331,13 @@ class Frame:
         if self._phase != _OPEN:
             self._refuse("reserve_instances()")
         stager = self._stager
-        stager._check_mesh(mesh, "reserve_instances")
-        n = non_negative_int(count, "reserve_instances: count")
+        if self._meshes.get(id(mesh)) is not mesh:
+            self._check_mesh(mesh, "reserve_instances")
+        n = (
+            count
+            if type(count) is int and count >= 0
+            else non_negative_int(count, "reserve_instances: count")
+        )
         state = self._state(
             "reserve_instances",
             mesh.mode if mode is None else mode,
@@ -340,8 +347,16 @@ class Frame:
             textures,
             reads=_INSTANCES,
         )
-        layer = check_layer(layer, "reserve_instances")
-        binding = stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
+        if type(layer) is not int:
+            layer = check_layer(layer, "reserve_instances")
+        binding = stager._pairs.get((state, mesh))
+        if binding is None:  # checked once per (state, mesh): the program reads both layouts
+            binding = stager._binding(
+                state.program, mesh.layout, state.layout, "reserve_instances"
+            )
+            if len(stager._pairs) >= _STATE_CACHE:
+                stager._pairs.clear()  # states made per reserve (array uniforms): bounded
+            stager._pairs[state, mesh] = binding
         if self._max_vertices is not None:
             stager._check_limit(self._vertex_total + n, n, "vertices", self._max_vertices)
         layout = state.layout
@@ -403,7 +418,8 @@ class Frame:
         if self._phase != _OPEN:
             self._refuse("reserve_attributes()")
         stager = self._stager
-        stager._check_mesh(mesh, "reserve_attributes")
+        if self._meshes.get(id(mesh)) is not mesh:
+            self._check_mesh(mesh, "reserve_attributes")
         state = self._state(
             "reserve_attributes",
             mesh.mode if mode is None else mode,
@@ -472,7 +488,8 @@ class Frame:
         for :meth:`reserve`)."""
         if self._phase != _OPEN:
             self._refuse("draw()")
-        self._stager._check_mesh(mesh, "draw")
+        if self._meshes.get(id(mesh)) is not mesh:
+            self._check_mesh(mesh, "draw")
         try:
             state = self._state(
                 "draw",
@@ -490,7 +507,8 @@ class Frame:
                 f"stager's program reads per-instance attributes too); pass the program "
                 f"that draws it: frame.draw(mesh, program=...).\n{err}"
             ) from None
-        layer = check_layer(layer, "draw")
+        if type(layer) is not int:
+            layer = check_layer(layer, "draw")
         self._ranges.append((0, mesh.draw_count))
         self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1, layer))
 
@@ -574,9 +592,16 @@ class Frame:
         self._phase = _ENDED
         stager = self._stager
         stager._frame = None
-        stager._index_stream.release()  # also when only the upload opened it (commands)
+        if self._indices is not None:
+            self._indices.release()
         self._vertices.release()
         stager._note_arena()
+
+    def _check_mesh(self, mesh: Any, where: str) -> None:
+        """Check a mesh once per frame (a mesh released later in the frame is refused
+        when the frame is drawn)."""
+        self._stager._check_mesh(mesh, where)
+        self._meshes[id(mesh)] = mesh  # kept alive for the frame: its id stays its own
 
     def _check_default(self, where: str) -> None:
         layout = self._default.layout

@@ -33,13 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import STRATEGIES, Stager
 from .._gl import create_headless_context, load_program
 from .._layout import VertexLayout
 from .._scene import ParticleField, TriangleField
-from .. import STRATEGIES, Stager
 from ._frame_bench import FRAME_CASES, run_frames
 from ._plot import Panel, Series
 from ._progress import Progress
+from ._small_frames_bench import SMALL_FRAME_CASES, run_small_frames
 
 __all__ = ["run"]
 
@@ -235,7 +236,8 @@ def run(quick: bool = False, *, sweep: bool = False) -> Panel | None:
     """Print the staging tables: stagebuf vs naive vs hand-written, then the strategies
     and whole frames. ``sweep``: also measure the sizes between, for the plot's panel."""
     extra = len(set(SWEEP_SIZES) - set(SIZES)) if sweep else 0
-    progress = Progress("staging", len(WORKLOADS) * len(SIZES) + len(SIZES) + FRAME_CASES + extra)
+    cases = len(WORKLOADS) * len(SIZES) + len(SIZES) + FRAME_CASES + SMALL_FRAME_CASES
+    progress = Progress("staging", cases + extra)
     ctx = create_headless_context()
     program = load_program(ctx)
     print(
@@ -249,6 +251,7 @@ def run(quick: bool = False, *, sweep: bool = False) -> Panel | None:
     }
     _strategies(ctx, program, quick, progress)
     run_frames(ctx, program, quick=quick, progress=progress)
+    run_small_frames(ctx, quick=quick, progress=progress)
     panel = _sweep_panel(ctx, program, figures["particles"], quick, progress) if sweep else None
     program.release()
     ctx.release()

@@ -119,8 +119,8 @@ class ModernglBackend:
 
     strategies = STRATEGIES
 
-    def uploader(self, ring_size: int, index_stream: Any) -> Uploader:
-        return Uploader(self, ring_size, index_stream)
+    def uploader(self, ring_size: int) -> Uploader:
+        return Uploader(self, ring_size)
 
     def renderer(self, binding: Any, prune: Any, index_size: int) -> Renderer:
         return Renderer(self.ctx, binding, self.released, prune, index_size)

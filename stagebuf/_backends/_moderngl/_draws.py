@@ -179,7 +179,7 @@ class Renderer:
         """Issue one draw call; return 1."""
         kind = draw.kind
         if draw.command >= 0:
-            vao.render_indirect(slot.ibo, mode, count=1, first=draw.command)
+            vao.render_indirect(slot.vbo, mode, count=1, first=draw.command)
         elif kind == PLAIN:
             vao.render(mode, vertices=draw.count, first=draw.first)
         elif kind == INDEXED:
@@ -208,7 +208,7 @@ class Renderer:
             )
             for command, (_, count) in zip(commands, own, strict=True):
                 if count:
-                    vao.render_indirect(slot.ibo, mode, count=1, first=command)
+                    vao.render_indirect(slot.vbo, mode, count=1, first=command)
             return sum(1 for _, count in own if count)
         if draw.kind == INDEXED:
             self._point(slot, vao, draw, draw.base * draw.state.layout.stride)

@@ -5,8 +5,8 @@ the vertex arrays over them) and writes each ended frame into the next one:
 ``"ring"`` rotates ``ring_size`` slots, ``"orphan"`` orphans one buffer at
 constant capacity before each write, ``"write"`` writes one buffer in place.
 Buffers grow only at frame boundaries. Indirect draw commands (a base vertex
-or a base instance) go to the frame's index stream, so the upload stays one
-write per GL buffer.
+or a base instance) go to the end of the frame's vertex stream, so the upload
+stays one write per GL buffer and a frame without indices writes one buffer.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class Uploader:
         "ctx",
         "drawn",
         "fixed_restart",
-        "index_stream",
         "lost",
         "next_slot",
         "ring_size",
@@ -57,11 +56,10 @@ class Uploader:
         "strategy",
     )
 
-    def __init__(self, backend: ModernglBackend, ring_size: int, index_stream: Stream) -> None:
+    def __init__(self, backend: ModernglBackend, ring_size: int) -> None:
         self.backend = backend
         self.ctx = backend.ctx
         self.ring_size = ring_size
-        self.index_stream = index_stream  # where a frame without indices puts its commands
         self.strategy = ""
         self.slots: list[Slot] = []
         self.next_slot = 0
@@ -100,8 +98,9 @@ class Uploader:
         write had begun into the very buffer that frame is drawn from (one slot):
         then render() refuses to draw it (see ``lost``).
         """
+        fixed_restart = self._commands(frame, index_dtype)
         verts = frame.vertices
-        idx, fixed_restart = self._commands(frame, index_dtype)
+        idx = frame.indices
         vbytes = verts.nbytes
         ibytes = 0 if idx is None else idx.nbytes
         ctx = self.ctx
@@ -190,15 +189,12 @@ class Uploader:
         for slot in slots:
             slot.release()
 
-    def _commands(
-        self, frame: RecordedFrame, index_dtype: np.dtype[Any]
-    ) -> tuple[Stream | None, bool]:
+    def _commands(self, frame: RecordedFrame, index_dtype: np.dtype[Any]) -> bool:
         """Write an indirect draw command for each draw that starts past the buffer's
         start: instanced draws (base instance, GL 4.2) and rebased indexed ones (base
-        vertex, GL 4.0). They go to the index stream, so the upload stays one write
-        per buffer. Returns the index stream (opened here when the frame had none)
-        and whether a draw reads uint16 indices (GL's fixed restart index then)."""
-        idx = frame.indices
+        vertex, GL 4.0), after the frame's vertices (a multiple of the command's size
+        into the buffer, as render_indirect counts them). Returns whether a draw
+        reads uint16 indices (GL's fixed restart index then)."""
         caps = self.backend.caps
         fixed_restart = False
         u2 = index_dtype == np.uint16
@@ -214,12 +210,11 @@ class Uploader:
                 continue  # re-pointed instead
             if kind == INSTANCED and (not draw.first or not caps.base_instance):
                 continue
-            if idx is None:
-                idx = frame.indices = self.index_stream
-                idx.open_first(_COMMAND.itemsize * 16, _COMMAND.itemsize)
             # A merged rebased draw also gets one command per range, for render(mode=).
             extra = draw.ranges if kind == INDEXED and draw.ranges > 1 else 0
-            command, draw.command = idx.take(1 + extra, _COMMAND, _COMMAND.itemsize, _COMMAND)
+            command, draw.command = frame.vertices.take(
+                1 + extra, _COMMAND, _COMMAND.itemsize, _COMMAND
+            )
             words = command["words"]
             if kind == INDEXED:  # count, instances, first index, base vertex, base instance
                 words[0] = (draw.count, 1, draw.first, draw.base, 0)
@@ -230,7 +225,7 @@ class Uploader:
                 words[0] = (draw.base.index_count, draw.count, 0, 0, draw.first)
             else:  # count, instances, first vertex, base instance (and a spare word)
                 words[0] = (draw.base.vertex_count, draw.count, 0, draw.first, 0)
-        return idx, fixed_restart
+        return fixed_restart
 
     def _new_buffer(self, needed: int) -> tuple[Any, int]:
         """A new GL buffer of the next capacity for ``needed`` bytes, checked: (buffer, bytes)."""
