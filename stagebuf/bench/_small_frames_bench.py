@@ -3,9 +3,10 @@ of a reserve, where a real program's frames are small (issue 15's goals).
 
 Each case times whole frames on both sides, in turn within each repeat: fill
 the same data, upload it, issue the draws (CPU time; the rasteriser finishes
-each frame outside the timed part, into a 4x4 framebuffer). Figures are medians of per-frame times; the ratio is
-stagebuf's time over the hand-written loop's, per repeat, and the table shows
-the median ratio with its range over repeats.
+each frame outside the timed part, into a 4x4 framebuffer). Figures are
+medians of per-frame times; the ratio is stagebuf's time over the hand-written
+loop's, per repeat, and the table shows the median ratio with its range over
+repeats.
 
 - one range of 1,000 triangles vs a reused buffer written and drawn;
 - two instanced ranges of one mesh (20 records each, own uniforms) vs
