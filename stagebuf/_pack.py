@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arena import first_loss
+from ._arena._lossless import integer_range
 
 __all__ = [
     "AttributePlan",
@@ -91,6 +92,7 @@ class AttributePlan:
 _PLANS: dict[tuple[np.dtype[Any], str], AttributePlan] = {}
 _asarray = np.asarray  # globals, not module attributes: the hot path counts lookups
 _ndarray = np.ndarray
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def attribute_plan(dtype: np.dtype[Any], name: str) -> AttributePlan:
@@ -252,6 +254,8 @@ class _Records:
     width: int  # components per record, all attributes
     runs: tuple[_Run, ...]
     record: np.dtype[Any]  # V{itemsize}: a whole record as one unit
+    record_slot: np.dtype[Any]  # (record, (1,)): its field view, as AttributePlan.slot
+    whole: np.dtype[Any] | None  # the one type of a record that is one run, no padding
 
 
 _RECORDS: dict[np.dtype[Any], _Records] = {}
@@ -290,7 +294,11 @@ def _records_plan(dtype: np.dtype[Any], where: str) -> _Records:
         unit = np.dtype(f"V{components * group[0].base.itemsize}")
         runs.append(_Run(tuple(group), column, components, np.dtype((unit, (1,))), unit))
         column += components
-    plan = _Records(plans, column, tuple(runs), np.dtype(f"V{dtype.itemsize}"))
+    whole = None
+    if len(runs) == 1 and plans[0].offset == 0 and runs[0].unit.itemsize == dtype.itemsize:
+        whole = plans[0].base  # plain numbers of this type are the records' bytes
+    record = np.dtype(f"V{dtype.itemsize}")
+    plan = _Records(plans, column, tuple(runs), record, np.dtype((record, (1,))), whole)
     if len(_RECORDS) >= _PLAN_CACHE_LIMIT:
         _RECORDS.clear()
     _RECORDS[dtype] = plan
@@ -332,20 +340,32 @@ def record_count(values: Any, dtype: np.dtype[Any], *, where: str) -> int:
 
 def as_values(values: Any) -> NDArray:
     """``values`` as an ndarray: bytes-like objects as raw ``uint8`` bytes."""
-    if isinstance(values, bytes | bytearray | memoryview):
+    if isinstance(values, _BYTES):
         return np.frombuffer(values, np.uint8)
-    return np.asarray(values)
+    return _asarray(values)
 
 
 def copy_records(verts: NDArray, values: Any, *, where: str) -> None:
     """:func:`write_records` with ``where`` starting its error messages."""
-    if not isinstance(verts, np.ndarray):
+    if not isinstance(verts, _ndarray):
         raise TypeError(
             f"{where}: records go into an array of records; got {type(verts).__name__} "
             f"(for record i, pass records[i : i + 1])."
         )
-    plan = _records_plan(verts.dtype, where)
+    plan = _RECORDS.get(verts.dtype) or _records_plan(verts.dtype, where)
     arr = as_values(values)
+    if (
+        arr.dtype == plan.whole  # e.g. (n, 5) float32 into "3f 2f": the bytes of the records
+        and arr.size == verts.size * plan.width
+        and (arr.ndim == 1 or arr.shape[-1] == plan.width)
+    ):
+        try:
+            src = arr.reshape((*verts.shape, plan.width)).view(plan.record)
+        except ValueError:
+            pass  # strided components: the general path gathers them
+        else:
+            verts.getfield(plan.record_slot, 0)[...] = src
+            return
     if verts.size == 0 and arr.size == 0:
         return
     count, form = _records_in(arr, verts.dtype, plan, where)
@@ -361,8 +381,8 @@ def copy_records(verts: NDArray, values: Any, *, where: str) -> None:
         return
     copies = _field_copies(arr, plan, where) if form == "fields" else _run_copies(arr, plan, where)
     lead = (*verts.shape, 1)
-    for offset, slot, src in copies:  # all checked: nothing raises from here on
-        verts.getfield(slot, offset)[...] = src.reshape(lead)
+    for offset, slot, units in copies:  # all checked and converted: nothing raises now
+        verts.getfield(slot, offset)[...] = units.reshape(lead)
 
 
 def _records_in(arr: NDArray, dtype: np.dtype[Any], plan: _Records, where: str) -> tuple[int, str]:
@@ -398,7 +418,7 @@ def _records_in(arr: NDArray, dtype: np.dtype[Any], plan: _Records, where: str) 
 def _field_copies(
     arr: NDArray, plan: _Records, where: str
 ) -> list[tuple[int, np.dtype[Any], NDArray]]:
-    """Each field of structured values, checked and as one unit per record."""
+    """Each field of structured values, checked, converted and as one unit per record."""
     flat = arr.reshape(-1)
     copies = []
     for p in plan.plans:
@@ -409,32 +429,65 @@ def _field_copies(
                 f"{where}: field {p.name!r} of the values holds {got} components per "
                 f"record; the attribute holds {p.components}."
             )
-        src = src.reshape((len(flat), *p.shape))
-        if src.dtype != p.base:
-            check_lossless(src, p.base, p.name, where=where)
-            src = src.astype(p.base)
-        copies.append((p.offset, p.slot, p.units(src)))
+        block = src.reshape(len(flat), got)
+        if block.dtype != p.base:
+            block = _converted(block, p.base, [(p, 0)], where)
+        copies.append((p.offset, p.slot, _units(block, p.unit)))
     return copies
 
 
 def _run_copies(
     arr: NDArray, plan: _Records, where: str
 ) -> list[tuple[int, np.dtype[Any], NDArray]]:
-    """Each run of plain-number columns, checked and as one unit per record."""
+    """Each run of plain-number columns, checked, converted and as one unit per record."""
     rows = arr.reshape(-1, plan.width)
     copies = []
     for run in plan.runs:
-        block = rows[:, run.first_column : run.first_column + run.components]
+        first = run.first_column
+        block = rows[:, first : first + run.components]
         base = run.plans[0].base
         if block.dtype != base:
-            column = run.first_column
-            for p in run.plans:  # one attribute at a time: the error names it
-                check_lossless(rows[:, column : column + p.components], base, p.name, where=where)
-                column += p.components
-            block = block.astype(base)
-        try:
-            units = block.view(run.unit)
-        except ValueError:  # strided components: gather them first
-            units = np.ascontiguousarray(block).view(run.unit)
-        copies.append((run.plans[0].offset, run.slot, units))
+            at, starts = 0, []
+            for p in run.plans:
+                starts.append((p, at))
+                at += p.components
+            block = _converted(block, base, starts, where)
+        copies.append((run.plans[0].offset, run.slot, _units(block, run.unit)))
     return copies
+
+
+def _units(block: NDArray, unit: np.dtype[Any]) -> NDArray:
+    """``(N, c)`` components as ``(N, 1)`` units: a view when each row is contiguous."""
+    try:
+        return block.view(unit)
+    except ValueError:  # strided components: gather them first
+        return np.ascontiguousarray(block).view(unit)
+
+
+def _converted(
+    block: NDArray, base: np.dtype[Any], attributes: list[tuple[AttributePlan, int]], where: str
+) -> NDArray:
+    """``block`` (``(N, c)`` values, the columns of ``attributes`` at their first
+    column) checked by the lossless rule and converted to a contiguous ``(N, c)``
+    of ``base``.
+
+    One column at a time: numpy converts and scans a strided 2-D block with a
+    loop step per row, a column in one long loop (2-4x faster for 10k rows).
+    """
+    narrowing = (
+        block.dtype.kind in "iub"
+        and base.kind in "iub"
+        and not np.can_cast(block.dtype, base, "safe")
+        and block.size > 0
+    )
+    for p, first in attributes:
+        columns = block[:, first : first + p.components]
+        if narrowing:  # a quick screen of each column's range; the rule names the culprit
+            lo, hi = integer_range(base)
+            if all(lo <= int(c.min()) and int(c.max()) <= hi for c in columns.T):
+                continue
+        check_lossless(columns, base, p.name, where=where)
+    out = np.empty(block.shape, base)
+    for j in range(block.shape[1]):
+        out[:, j] = block[:, j]
+    return out

@@ -513,3 +513,30 @@ def test_pack_bench_rows_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "write_attribute vs numpy field assignment, 50 interleaved vertices" in out
     assert " 3f " in out and ("met" in out or "MISSED" in out)
+
+
+def test_records_check_wide_integers_column_by_column() -> None:
+    layout = sb.VertexLayout(in_id="3i", in_pos="2f")
+    values = np.zeros((4, 5), np.uint64)
+    values[:, :3] = 2**31 - 1  # the largest int32 fits
+    dst = garbage(4, layout.dtype)
+    sb.write_records(dst, values)
+    assert dst["in_id"].tolist() == [[2**31 - 1] * 3] * 4 and not dst["in_pos"].any()
+    values[2, 1] = 2**63
+    with pytest.raises(
+        ValueError, match=r"value 9223372036854775808 does not fit attribute 'in_id' of int32"
+    ):
+        sb.write_records(dst, values)
+
+
+def test_records_of_bools_and_small_ints_need_no_range_check() -> None:
+    layout = sb.VertexLayout(in_color="4u1", in_flags="2u2")
+    dst = np.zeros(2, layout.dtype)
+    sb.write_records(dst, np.ones((2, 6), bool))
+    assert dst["in_color"].tolist() == [[1] * 4] * 2 and dst["in_flags"].tolist() == [[1] * 2] * 2
+
+
+def test_zero_records_of_an_all_float_layout() -> None:
+    layout = sb.VertexLayout(in_pos="3f", in_uv="2f")
+    for empty in ([], np.zeros((0, 5), np.float32), np.zeros((0, 7), np.float32)):
+        sb.write_records(np.zeros(0, layout.dtype), empty)
