@@ -540,3 +540,13 @@ def test_zero_records_of_an_all_float_layout() -> None:
     layout = sb.VertexLayout(in_pos="3f", in_uv="2f")
     for empty in ([], np.zeros((0, 5), np.float32), np.zeros((0, 7), np.float32)):
         sb.write_records(np.zeros(0, layout.dtype), empty)
+
+
+def test_records_bench_rows_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from stagebuf.bench._pack_bench import run_records_rows
+
+    rows = run_records_rows(True, vertices=20)
+    assert len(rows) == 4 and all(r.ratio > 0 and r.seconds > 0 for r in rows)
+    out = capsys.readouterr().out
+    assert "write_records vs numpy by hand, 20 records" in out
+    assert "verts.view(np.float32).reshape(-1, 5)[:] = values" in out

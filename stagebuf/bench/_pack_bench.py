@@ -13,7 +13,10 @@ numpy's field assignment already moves one word per vertex for one-component
 attributes (``f``, ``i``): there the same loop runs on both sides, and the
 ratio measures the call overhead only.
 
-``python -m stagebuf.bench._pack_bench [--quick] [--vertices N]`` runs it alone.
+:func:`run_records_rows` then times ``sb.write_records`` against what a user
+writes by hand for each form of values (no goal: a reference for the README).
+
+``python -m stagebuf.bench._pack_bench [--quick] [--vertices N]`` runs both alone.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._layout import VertexLayout
-from .._pack import write_attribute
+from .._pack import write_attribute, write_records
 from ._progress import Progress
 from ._timing import fmt_seconds, interleaved
 
-__all__ = ["FORMATS", "PackRow", "run_pack_rows"]
+__all__ = ["FORMATS", "PackRow", "RecordsRow", "run_pack_rows", "run_records_rows"]
 
 FORMATS = ("f", "2f", "3f", "4f", "9f", "16f", "i", "4f1", "2u2", "3i", "4u1")
 GOAL_ALL = 1.0
@@ -134,6 +137,77 @@ def run_pack_rows(
     return rows
 
 
+class RecordsRow(NamedTuple):
+    """One form of write_records values: seconds per call of each side, and the ratio."""
+
+    case: str
+    by_hand: str  # the numpy statement it is timed against
+    ratio: float  # by-hand time / write_records time
+    seconds: float  # write_records, per call
+
+
+def _records_cases(n: int) -> list[tuple[str, str, dict[str, Any]]]:
+    rng = np.random.default_rng(2)
+    floats = VertexLayout(in_pos="3f", in_uv="2f")
+    mixed = VertexLayout(in_pos="2f", in_uv="2f", in_color="4f1")
+    same = np.zeros(n, mixed.dtype)
+    same["in_pos"] = rng.standard_normal((n, 2))
+    same["in_color"] = rng.integers(0, 256, (n, 4))
+    other = np.zeros(n, [("in_color", "u1", 4), ("in_uv", "f8", 2), ("in_pos", "f4", 2)])
+    for name in mixed.names:
+        other[name] = same[name]
+    columns = rng.integers(0, 256, (n, 8))
+    by_field = "; ".join(f"verts[{k!r}] = values[{k!r}]" for k in mixed.names)
+    by_column = "; ".join(
+        f"verts[{k!r}] = values[:, {a}:{b}]"
+        for k, a, b in (("in_pos", 0, 2), ("in_uv", 2, 4), ("in_color", 4, 8))
+    )
+    return [
+        (
+            "exact dtype, 2f 2f 4f1",
+            "verts[...] = values",
+            {"verts": np.zeros(n, mixed.dtype), "values": same},
+        ),
+        (
+            "(n, 5) float32 into 3f 2f",
+            "verts.view(np.float32).reshape(-1, 5)[:] = values",
+            {"verts": np.zeros(n, floats.dtype), "values": rng.random((n, 5), np.float32)},
+        ),
+        (
+            "fields in another order/types",
+            by_field,
+            {"verts": np.zeros(n, mixed.dtype), "values": other},
+        ),
+        (
+            "(n, 8) int64 columns, checked",  # by hand: unchecked
+            by_column,
+            {"verts": np.zeros(n, mixed.dtype), "values": columns},
+        ),
+    ]
+
+
+def run_records_rows(quick: bool = False, *, vertices: int = 10_000) -> list[RecordsRow]:
+    """Print the write_records table (one row per form of values) and return its rows."""
+    rows = []
+    number = max(5, (50 if quick else 200) * 10_000 // max(vertices, 1))
+    for case, by_hand, names in _records_cases(vertices):
+        samples = interleaved(
+            {"write_records": "write_records(verts, values)", "by hand": by_hand},
+            number=number,
+            repeat=3 if quick else 9,
+            names={**names, "write_records": write_records, "np": np},
+        )
+        best = {op: min(times) for op, times in samples.items()}
+        ratio = best["by hand"] / best["write_records"]
+        rows.append(RecordsRow(case, by_hand, ratio, best["write_records"]))
+    print()
+    print(f"write_records vs numpy by hand, {vertices:,} records (best of repeats)")
+    print(f"{'values':>30} {'write_rec':>10} {'vs hand':>8}  by hand")
+    for row in rows:
+        print(f"{row.case:>30} {fmt_seconds(row.seconds):>10} {row.ratio:7.2f}x  {row.by_hand}")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stagebuf.bench._pack_bench")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -141,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]} | numpy {np.__version__}")
     run_pack_rows(args.quick, vertices=args.vertices)
+    run_records_rows(args.quick, vertices=args.vertices)
     return 0
 
 
