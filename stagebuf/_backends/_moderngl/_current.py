@@ -250,7 +250,25 @@ class CurrentContext:
             return f"the moderngl context {ctx!r} ({self.api.name if self.api else '?'})"
         return (
             f"the moderngl context {ctx!r}, a window context moderngl detected "
-            f"(moderngl.create_context() in a window): moderngl cannot make it current"
+            f"(moderngl.create_context() in a window)"
+        )
+
+    def refusal(self, ctx: Any, now: int) -> str:
+        """Why ``ctx`` is not current after the switch (``now``: the native context that is)."""
+        api = self.api.name if self.api is not None else "GL"
+        now_name = hex(now) if now else "none"
+        which = f"the current {api} context is {now_name}, not its own (0x{self.handle:x})"
+        if self.switches:
+            return (
+                f"cannot make {self.describe(ctx)} current: after the switch {which}. "
+                f"Nothing was staged or drawn."
+            )
+        return (
+            f"{self.describe(ctx)[0].upper()}{self.describe(ctx)[1:]} is not current and "
+            f"cannot be made current (moderngl's __enter__ does nothing for it): {which}. "
+            f"Nothing was staged or drawn; make its window's context current first "
+            f"(glfw.make_context_current(window), window.switch_to() in pyglet), or use "
+            f"moderngl.create_context(standalone=True) for a context of your own."
         )
 
     def learn(self, ctx: Any) -> None:
@@ -375,14 +393,7 @@ class on:  # noqa: N801 - a context manager used as `with on(ctx):`, like a func
             ctx.__enter__()
             now = api.context() if api is not None else 0
             if now != info.handle:
-                raise StagerError(
-                    f"cannot make {info.describe(ctx)} current: after switching, the current "
-                    f"{api.name if api else 'GL'} context is "
-                    f"{'none' if not now else hex(now)}, not its own "
-                    f"(0x{info.handle:x}). Nothing was staged or drawn; make its context "
-                    f"current first (glfw.make_context_current(window), window.switch_to() "
-                    f"in pyglet) or create it with moderngl.create_context(standalone=True)."
-                )
+                raise StagerError(info.refusal(ctx, now))
         except BaseException:
             _restore(saved, api)
             raise
