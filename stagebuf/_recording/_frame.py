@@ -59,7 +59,16 @@ class RecordedFrame:
     count)`` in reserve order.
     """
 
-    __slots__ = ("draws", "index_count", "indices", "ranges", "vertex_count", "vertices")
+    __slots__ = (
+        "based",
+        "draws",
+        "index_count",
+        "indices",
+        "ranges",
+        "u2",
+        "vertex_count",
+        "vertices",
+    )
 
     def __init__(
         self,
@@ -69,6 +78,9 @@ class RecordedFrame:
         ranges: list[tuple[int, int]],
         vertex_count: int,
         index_count: int,
+        *,
+        based: bool,
+        u2: bool,
     ) -> None:
         self.vertices = vertices
         self.indices = indices
@@ -76,6 +88,8 @@ class RecordedFrame:
         self.ranges = ranges
         self.vertex_count = vertex_count
         self.index_count = index_count
+        self.based = based  # a draw starts past its buffer's start (a base vertex or instance)
+        self.u2 = u2  # a draw reads uint16 indices (its restart index is 0xFFFF)
 
 
 class Frame:
@@ -90,6 +104,7 @@ class Frame:
     """
 
     __slots__ = (
+        "_based",
         "_default",
         "_default_checked",
         "_draws",
@@ -105,6 +120,7 @@ class Frame:
         "_phase",
         "_ranges",
         "_stager",
+        "_u2",
         "_vertex_total",
         "_vertices",
     )
@@ -124,6 +140,8 @@ class Frame:
         self._index_total = 0
         self._max_vertices = stager.max_vertices
         self._meshes: dict[int, Any] = {}  # meshes checked in this frame, by id
+        self._based = False  # a draw starts past its buffer's start: see RecordedFrame
+        self._u2 = False  # a draw reads uint16 indices
         self._default = stager._default_state
         # The default program was checked against the layout (once per stager).
         self._default_checked = stager._default_checked
@@ -298,6 +316,8 @@ class Frame:
         else:
             draw = Draw(INDEXED, state, ifirst, ni, base, len(self._ranges) - 1, layer)
             self._push(draw)
+            self._based = self._based or base > 0
+            self._u2 = self._u2 or restart == 0xFFFF
         segment, origin = indices.typed[dtype]
         local = ifirst - origin // dtype.itemsize
         self._indexed.append(
@@ -351,9 +371,7 @@ class Frame:
             layer = check_layer(layer, "reserve_instances")
         binding = stager._pairs.get((state, mesh))
         if binding is None:  # checked once per (state, mesh): the program reads both layouts
-            binding = stager._binding(
-                state.program, mesh.layout, state.layout, "reserve_instances"
-            )
+            binding = stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
             if len(stager._pairs) >= _STATE_CACHE:
                 stager._pairs.clear()  # states made per reserve (array uniforms): bounded
             stager._pairs[state, mesh] = binding
@@ -390,6 +408,8 @@ class Frame:
             last.ranges += 1
         else:
             self._push(Draw(INSTANCED, state, first, n, mesh, len(self._ranges) - 1, layer))
+            self._based = self._based or first > 0
+            self._u2 = self._u2 or mesh.index_dtype == np.uint16
         return view
 
     def reserve_attributes(
@@ -471,6 +491,7 @@ class Frame:
         self._push(
             Draw(STREAMED, state, first, mesh.draw_count, mesh, len(self._ranges) - 1, layer)
         )
+        self._u2 = self._u2 or mesh.index_dtype == np.uint16
         return view
 
     def draw(
@@ -511,6 +532,7 @@ class Frame:
             layer = check_layer(layer, "draw")
         self._ranges.append((0, mesh.draw_count))
         self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1, layer))
+        self._u2 = self._u2 or mesh.index_dtype == np.uint16
 
     # -- life cycle ---------------------------------------------------------
 
@@ -586,6 +608,8 @@ class Frame:
             self._ranges,
             self._vertex_total,
             self._index_total,
+            based=self._based,
+            u2=self._u2,
         )
 
     def _close(self) -> None:

@@ -68,11 +68,20 @@ class Renderer:
         if fixed_restart:
             self.ctx.enable_direct(FIXED_RESTART)
         try:
+            vaos = slot.vaos
             for draw in draws:
                 if not draw.count:
                     continue
                 state = draw.state
-                uniforms.apply(state.program, state.uniforms, state.textures)
+                if state.uniforms or state.textures or uniforms.saved:
+                    uniforms.apply(state.program, state.uniforms, state.textures)
+                if draw.kind == PLAIN and mode is None and draw.command < 0:  # the common draw
+                    vao = vaos.get((state.program, state.layout, False))
+                    if vao is None:
+                        vao = self._vao(slot, draw, slots)
+                    vao.render(state.mode, vertices=draw.count, first=draw.first)
+                    calls += 1
+                    continue
                 vao = self._vao(slot, draw, slots)
                 if mode is None or draw.kind >= INSTANCED:
                     calls += self._draw(slot, vao, draw, state.mode if mode is None else mode)
@@ -226,18 +235,21 @@ class Renderer:
         base instance."""
         state = draw.state
         kind = draw.kind
+        key: tuple[Any, ...] = (
+            (state.program, state.layout, True)
+            if kind == INDEXED
+            else (state.program, state.layout, draw.base, kind)
+        )
+        if slot.offsets.get(key, 0) == offset:
+            return  # bound there already: the steady state
         if kind == INDEXED:
-            key: tuple[Any, ...] = (state.program, state.layout, True)
             binding = self.binding(state.program, state.layout, None, "render()", False)
             binds = binding.vertex_binds
         else:
-            key = (state.program, state.layout, draw.base, kind)
             binding = self.binding(
                 state.program, draw.base.layout, state.layout, "render()", kind == STREAMED
             )
             binds = binding.instance_binds
-        if slot.offsets.get(key, 0) == offset:
-            return
         divisor = 1 if kind == INSTANCED else 0
         stride = state.layout.stride
         for location, cls, token, attr_offset, normalized in binds:

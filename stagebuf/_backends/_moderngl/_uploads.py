@@ -195,15 +195,11 @@ class Uploader:
         vertex, GL 4.0), after the frame's vertices (a multiple of the command's size
         into the buffer, as render_indirect counts them). Returns whether a draw
         reads uint16 indices (GL's fixed restart index then)."""
+        if not frame.based:
+            return frame.u2
         caps = self.backend.caps
-        fixed_restart = False
-        u2 = index_dtype == np.uint16
         for draw in frame.draws:
             kind = draw.kind
-            if kind == INDEXED:
-                fixed_restart = fixed_restart or u2
-            elif kind != PLAIN and draw.base.index_dtype == np.uint16:
-                fixed_restart = True
             if not draw.count or not draw.base or kind in (PLAIN, MESH, STREAMED):
                 continue  # drawn from the start of the buffer: no base to carry
             if kind == INDEXED and not caps.base_vertex:
@@ -225,7 +221,7 @@ class Uploader:
                 words[0] = (draw.base.index_count, draw.count, 0, 0, draw.first)
             else:  # count, instances, first vertex, base instance (and a spare word)
                 words[0] = (draw.base.vertex_count, draw.count, 0, draw.first, 0)
-        return fixed_restart
+        return frame.u2
 
     def _new_buffer(self, needed: int) -> tuple[Any, int]:
         """A new GL buffer of the next capacity for ``needed`` bytes, checked: (buffer, bytes)."""
