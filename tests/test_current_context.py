@@ -101,6 +101,13 @@ def b(ctx_b: Any) -> Iterator[Target]:
     target.release()
 
 
+def now() -> int:
+    """The native context current on this thread (it must be one)."""
+    state = current_native()
+    assert state is not None
+    return state.context
+
+
 def handle(ctx: Any) -> int:
     """The native context of ``ctx`` (made current, then left current)."""
     ctx.__enter__()
@@ -128,6 +135,7 @@ def test_the_issue_19_case_the_callers_context_stays_current(a: Target, b: Targe
 
 
 def test_the_block_draws_on_its_context_and_leaves_the_other_alone(a: Target, b: Target) -> None:
+    hb = handle(b.ctx)
     for target in (a, b):
         target.ctx.__enter__()
         target.fbo.use()
@@ -137,16 +145,10 @@ def test_the_block_draws_on_its_context_and_leaves_the_other_alone(a: Target, b:
         assert entered is a.ctx
         assert is_current(a.ctx)
         a.fill(BLUE)
-    assert current_native().context == handle_of_current_b(b)  # type: ignore[union-attr]
+    assert now() == hb
     b.fill(GREEN)  # right after the block: B's objects on B
     assert a.pixel() == rgba(BLUE)
     assert b.pixel() == rgba(GREEN)
-
-
-def handle_of_current_b(b: Target) -> int:
-    state = current_native()
-    assert state is not None
-    return state.context
 
 
 def test_draw_and_read_surfaces_and_display_are_restored(a: Target, b: Target) -> None:
@@ -184,19 +186,19 @@ def test_nesting_restores_each_level(a: Target, b: Target) -> None:
     seen = []
     b.ctx.__enter__()
     with on(a.ctx):
-        seen.append(current_native().context)  # type: ignore[union-attr]
+        seen.append(now())
         with on(b.ctx):
-            seen.append(current_native().context)  # type: ignore[union-attr]
+            seen.append(now())
             with on(a.ctx):
-                seen.append(current_native().context)  # type: ignore[union-attr]
+                seen.append(now())
                 a.fill(RED)
                 with on(a.ctx):  # the same context again: no switch
-                    seen.append(current_native().context)  # type: ignore[union-attr]
-                seen.append(current_native().context)  # type: ignore[union-attr]
-            seen.append(current_native().context)  # type: ignore[union-attr]
+                    seen.append(now())
+                seen.append(now())
+            seen.append(now())
             b.fill(GREEN)
-        seen.append(current_native().context)  # type: ignore[union-attr]
-    seen.append(current_native().context)  # type: ignore[union-attr]
+        seen.append(now())
+    seen.append(now())
     assert seen == [ha, hb, ha, ha, ha, hb, ha, hb]
     assert a.pixel() == rgba(RED)
     assert b.pixel() == rgba(GREEN)
@@ -207,7 +209,7 @@ def test_an_exception_inside_restores(a: Target, b: Target) -> None:
     with pytest.raises(ZeroDivisionError), on(a.ctx):
         a.fill(RED)
         _ = 1 / 0
-    assert current_native().context == hb  # type: ignore[union-attr]
+    assert now() == hb
     b.fill(GREEN)
     assert b.pixel() == rgba(GREEN)
     assert a.pixel() == rgba(RED)
@@ -217,7 +219,7 @@ def test_a_keyboard_interrupt_inside_restores(a: Target, b: Target) -> None:
     hb = handle(b.ctx)
     with pytest.raises(KeyboardInterrupt), on(a.ctx):
         raise KeyboardInterrupt
-    assert current_native().context == hb  # type: ignore[union-attr]
+    assert now() == hb
 
 
 def test_a_keyboard_interrupt_during_the_switch_restores(
@@ -237,7 +239,7 @@ def test_a_keyboard_interrupt_during_the_switch_restores(
     with pytest.raises(KeyboardInterrupt), on(a.ctx):
         ran = True
     assert not ran
-    assert current_native().context == hb  # type: ignore[union-attr]
+    assert now() == hb
 
 
 def test_no_switch_when_the_context_is_already_current(
@@ -248,7 +250,12 @@ def test_no_switch_when_the_context_is_already_current(
         pass
     calls = []
     enter = a.ctx.__enter__
-    monkeypatch.setattr(a.ctx, "__enter__", lambda: calls.append(1) or enter())
+
+    def counted() -> Any:
+        calls.append(1)
+        return enter()
+
+    monkeypatch.setattr(a.ctx, "__enter__", counted)
     for _ in range(3):
         with on(a.ctx):
             a.fill(GREEN)
@@ -298,7 +305,7 @@ def test_a_context_that_does_not_switch_raises_and_restores(b: Target) -> None:
     ):
         ran = True
     assert not ran
-    assert current_native().context == hb  # type: ignore[union-attr]
+    assert now() == hb
 
 
 @pytest.fixture
@@ -339,7 +346,7 @@ def test_a_window_context_refuses_to_run_while_another_is_current(
     ):
         ran = True
     assert not ran
-    assert current_native().context == ha  # type: ignore[union-attr]
+    assert now() == ha
     # With its own context current, it works (and writes into B, which it is).
     b.ctx.__enter__()
     with on(window_ctx):
@@ -352,7 +359,7 @@ def test_a_window_context_refuses_to_run_while_another_is_current(
 def test_a_window_context_is_identified_at_first_sight(b: Target, window_ctx: Any) -> None:
     hb = handle(b.ctx)
     with on(window_ctx):  # no remember(): the first on() takes what is current
-        assert current_native().context == hb  # type: ignore[union-attr]
+        assert now() == hb
     assert is_current(window_ctx)
 
 
@@ -375,16 +382,27 @@ def test_a_window_context_first_met_with_nothing_current_raises(ctx_b: Any) -> N
 def test_a_released_context_raises(ctx: Any) -> None:
     default = moderngl._store.default_context
     c = moderngl.create_context(standalone=True, backend="egl")
-    c.release()
+    kept = moderngl.create_context(standalone=True, backend="egl")
     moderngl._store.default_context = default
+    with on(kept):
+        pass  # known to the module before its release
+    c.release()
+    kept.release()
     ctx.__enter__()
-    with pytest.raises(StagerError, match=r"the moderngl context .* was released\."):
-        on(c)
+    hx = now()
+    for released in (c, kept):
+        with (
+            pytest.raises(StagerError, match=r"the moderngl context .* was released\."),
+            on(released),
+        ):
+            pass
+        assert now() == hx
 
 
 def test_the_native_libraries_are_the_ones_glcontext_loads() -> None:
     assert _current.EGL.loaded()
-    assert current_native() is None or current_native().api in _current._APIS  # type: ignore[union-attr]
+    state = current_native()
+    assert state is None or state.api in _current._APIS
 
 
 # -- a real window context (GLX) under Xvfb, beside a standalone EGL one ---------------
@@ -395,6 +413,13 @@ _GLFW_SCRIPT = textwrap.dedent(
     from stagebuf import StagerError
     from stagebuf._backends._moderngl._current import on, remember, current_native
 
+    def same(x, y):
+        return (x.api, x.display, x.draw, x.read, x.context) == (
+            y.api, y.display, y.draw, y.read, y.context)
+
+    def pixel(fbo):
+        return tuple(int(v) for v in np.frombuffer(fbo.read(components=4), np.uint8)[:4])
+
     assert glfw.init()
     glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
     glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -403,33 +428,45 @@ _GLFW_SCRIPT = textwrap.dedent(
     w1 = glfw.create_window(8, 8, "one", None, None)
     w2 = glfw.create_window(8, 8, "two", None, None)
     glfw.make_context_current(w1)
-    win = moderngl.create_context()          # DefaultLoader: cannot switch
-    remember(win)
-    w1_native = current_native()
-    print("w1", w1_native)
+    c1 = moderngl.create_context()     # the first: moderngl's DefaultLoader, cannot switch
+    remember(c1)
+    at_w1 = current_native()
+    fbo1 = c1.framebuffer(color_attachments=[c1.renderbuffer((2, 2), 4)])
+    fbo1.use(); fbo1.clear(0.0, 0.0, 0.0, 1.0)
     glfw.make_context_current(w2)
+    c2 = moderngl.create_context()     # the second: glcontext's X11 'detect', switches
+    print("kinds", type(c1.mglo._context).__name__, type(c2.mglo._context).__module__)
+    fbo2 = c2.framebuffer(color_attachments=[c2.renderbuffer((2, 2), 4)])
+    at_w2 = current_native()
+
+    # Issue 17: staging for window 1 while window 2 is current is refused.
     try:
-        with on(win):
+        with on(c1):
             raise SystemExit("ran on the wrong window")
     except StagerError as err:
         print("refused:", err)
-    assert current_native().context != w1_native.context
-    # EGL standalone beside GLX: on() releases GLX, switches, then restores GLX.
+    assert same(current_native(), at_w2)
+
+    # The X11 context of window 2 switches from window 1 and back.
+    glfw.make_context_current(w1)
+    with on(c2):
+        assert same(current_native(), at_w2)
+        fbo2.use(); fbo2.clear(1.0, 0.0, 0.0, 1.0)
+    assert same(current_native(), at_w1)
+    with on(c1):                       # window 1 current: allowed
+        assert pixel(fbo1) == (0, 0, 0, 255), pixel(fbo1)   # window 2's clear stayed there
+    with on(c2):
+        assert pixel(fbo2) == (255, 0, 0, 255), pixel(fbo2)
+
+    # A standalone EGL context beside GLX: GLX released, EGL current, GLX back.
     egl = moderngl.create_context(standalone=True, backend="egl")
     glfw.make_context_current(w1)
-    before = current_native()
     with on(egl):
-        inside = current_native()
-        assert inside.api.name == "EGL", inside
+        assert current_native().api.name == "EGL"
         fbo = egl.framebuffer(color_attachments=[egl.renderbuffer((2, 2), 4)])
-        fbo.use(); fbo.clear(1.0, 0.0, 0.0, 1.0)
-        px = np.frombuffer(fbo.read(components=4), np.uint8)
-        assert tuple(px[:4]) == (255, 0, 0, 255), px
-    after = current_native()
-    assert (after.api, after.display, after.draw, after.read, after.context) == (
-        before.api, before.display, before.draw, before.read, before.context), (before, after)
-    with on(win):                             # w1 current again: allowed
-        win.clear(0.0, 1.0, 0.0, 1.0)
+        fbo.use(); fbo.clear(0.0, 0.0, 1.0, 1.0)
+        assert pixel(fbo) == (0, 0, 255, 255), pixel(fbo)
+    assert same(current_native(), at_w1), (current_native(), at_w1)
     print("ok")
     """
 )

@@ -360,7 +360,9 @@ class on:  # noqa: N801 - a context manager used as `with on(ctx):`, like a func
 
     Cheap when ``ctx`` is already current: one native query, no switch, nothing
     to restore. Raises :class:`StagerError` (before the block runs) when ``ctx``
-    was released or cannot be made current. Nests, also with other contexts.
+    was released or cannot be made current (a released context whose native
+    handle was reused by a live one may pass the cheap check: check
+    ``is_released`` first, as the stager and mesh do). Nests, also with other contexts.
     The context manager returns ``ctx``.
     """
 
@@ -381,6 +383,8 @@ class on:  # noqa: N801 - a context manager used as `with on(ctx):`, like a func
             ctx.__enter__()  # off Linux: moderngl's own pair, unchecked
             self._exit = _MODERNGL_EXIT
             return ctx
+        if type(getattr(ctx, "mglo", None)).__name__ == "InvalidObject":
+            raise StagerError(f"the moderngl context {ctx!r} was released.")
         if not info.handle:
             info.learn(ctx)
             if not info.switches:
