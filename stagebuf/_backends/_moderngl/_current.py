@@ -235,10 +235,9 @@ class CurrentContext:
     native context once known (0 before).
     """
 
-    __slots__ = ("__weakref__", "api", "ctx", "handle", "switches")
+    __slots__ = ("api", "handle", "switches")
 
     def __init__(self, ctx: Any) -> None:
-        self.ctx = weakref.ref(ctx)
         backend = getattr(getattr(ctx, "mglo", None), "_context", None)
         api = _SWITCHING.get(type(backend).__module__)
         self.switches = api is not None
