@@ -38,9 +38,16 @@ context, or is drawing with it, so its window is current), else the first
 :func:`on`. A window context first met while another window's context is
 current is taken for that one: nothing in GL tells two such contexts apart.
 
-One-thread-at-a-time: the record is per ``with`` block, so blocks nest and
-interleave across contexts freely; GL's current context is per thread, as is
-each block.
+Nesting and threads: what to restore is kept per ``with`` block, so blocks
+nest (the same context or others) and each thread restores its own current
+context. An exception or KeyboardInterrupt during the switch itself (before
+the block runs) restores too.
+
+Cost (EGL on llvmpipe, GLX under Xvfb; CPython 3.11): about 0.65 us per block
+when ``ctx`` is already current (one ``eglGetCurrentContext`` or
+``glXGetCurrentContext`` through ctypes); about 4-5 us when it switches and
+switches back. :func:`is_current` is about 0.45 us and answers False for a
+context whose native handle is not known yet.
 
 Off Linux (WGL, CGL), or where neither library can be loaded, ``on`` falls
 back to moderngl's own ``__enter__``/``__exit__`` pair and checks nothing.
