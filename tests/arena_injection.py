@@ -45,7 +45,12 @@ class Injector:
         return self._local
 
     def _global(self, frame: Any, event: str, arg: Any) -> Any:
-        if os.path.dirname(frame.f_code.co_filename) == ARENA_DIR:
+        # Not in a finalizer: Python reports an exception raised there and
+        # drops it (Scope.__del__, which releases a scope dropped live, is
+        # the one place where an interrupt still loses a slice).
+        if os.path.dirname(frame.f_code.co_filename) == ARENA_DIR and (
+            frame.f_code.co_name != "__del__"
+        ):
             frame.f_trace_opcodes = True
             return self._local
         return None

@@ -11,6 +11,8 @@ of corrupting memory.
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -287,14 +289,196 @@ def test_configure_refuses_a_scope_type_it_could_not_make_field_by_field() -> No
         return sb.thread_stack()._memory
 
     with pytest.raises(TypeError, match="adds no fields"):
-        fast.configure(PLAIN_DTYPES, ShapedSliceScope, memory, sb.uninit_slice)  # adds _shape
+        fast.configure(PLAIN_DTYPES, ShapedSliceScope, memory, sb.uninit_slice, True)  # adds _shape
     with pytest.raises(TypeError, match="adds no fields"):
-        fast.configure(PLAIN_DTYPES, int, memory, sb.uninit_slice)
+        fast.configure(PLAIN_DTYPES, int, memory, sb.uninit_slice, True)
 
     class Other(SliceScope):
         __slots__ = ()
 
     with pytest.raises(RuntimeError, match="set once"):
-        fast.configure(PLAIN_DTYPES, Other, memory, sb.uninit_slice)
+        fast.configure(PLAIN_DTYPES, Other, memory, sb.uninit_slice, True)
     with sb.uninit_slice(8, F4) as view:  # the configured function is untouched
         assert type(sb.uninit_slice(1, F4)) is SliceScope and view.shape == (8,)
+
+
+# A thread's teardown: its thread-locals die one by one, and a finalizer among
+# them makes a scope after the stack's own references went, while another
+# thread's collection frees the stack (its memory and scopes form a cycle in
+# some versions). Run in a child: a use after free there is a segfault.
+TEARDOWN_RACE = """
+import gc, sys, threading
+import numpy as np
+import stagebuf as sb
+
+results = []
+collect_now, collected = threading.Event(), threading.Event()
+before, after = threading.local(), threading.local()
+
+class MakesAScopeWhenItDies:
+    def __init__(self, wait):
+        self.wait = wait
+
+    def __del__(self):
+        if self.wait:  # the stack's references are gone: let the other thread collect
+            collect_now.set()
+            collected.wait(10)
+        try:
+            with sb.uninit_slice(256, np.float32) as view:
+                view[:] = 3.0
+                results.append(float(view.sum()))
+        except BaseException as err:
+            results.append(repr(err))
+
+def collector():
+    while True:
+        collect_now.wait()
+        collect_now.clear()
+        gc.collect()
+        junk = [(i,) * 10 for i in range(20000)]  # re-use freed memory
+        collected.set()
+
+def work():
+    before.dies = MakesAScopeWhenItDies(False)  # dies before the stack's references
+    with sb.uninit_slice(1000, np.float32) as view:  # the stack, made and cached
+        view[:] = 1.0
+    after.dies = MakesAScopeWhenItDies(True)  # dies after them
+
+threading.Thread(target=collector, daemon=True).start()
+for _ in range(20):
+    collected.clear()
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+print(results == [768.0] * 40, results[:3])
+"""
+
+
+def test_a_finalizer_in_a_thread_teardown_scopes_while_another_thread_collects() -> None:
+    # Before the cache held its Memory strongly: a segfault (use after free)
+    # in the first or second thread.
+    proc = subprocess.run(
+        [sys.executable, "-c", TEARDOWN_RACE], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.startswith("True"), proc.stdout
+
+
+def test_thread_churn_with_finalizers_that_scope_leaves_each_thread_its_stack() -> None:
+    # Many short threads, each with a thread-local whose finalizer makes a
+    # scope; no blocking: the collections run wherever they fall.
+    results: list[Any] = []
+    local = threading.local()
+
+    class Scopes:
+        def __del__(self) -> None:
+            with sb.uninit_slice(64, F4) as view:
+                view[:] = 1.0
+                results.append(float(view.sum()))
+
+    def work() -> None:
+        with sb.uninit_slice(100, F4):
+            cycle: list[Any] = []
+            cycle.append(cycle)  # garbage for the collector, wherever it runs
+        local.dies = Scopes()
+
+    for _ in range(10):
+        threads = [threading.Thread(target=work) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+    assert results == [64.0] * 200
+
+
+# gevent's monkey-patching makes threading.local and get_ident per greenlet,
+# before stagebuf is imported. Emulated here without gevent: "tasks" that
+# share one OS thread (and one thread state), switched by hand, each with its
+# own locals and identity, as greenlets are.
+TASK_LOCALS = """
+import threading, _thread
+
+current = [1]
+
+class TaskLocal:
+    def __init__(self):
+        object.__setattr__(self, "_by_task", {})
+    def __getattr__(self, name):
+        try:
+            return self._by_task[current[0]][name]
+        except KeyError:
+            raise AttributeError(name) from None
+    def __setattr__(self, name, value):
+        self._by_task.setdefault(current[0], {})[name] = value
+
+threading.local = TaskLocal
+threading.get_ident = lambda: 1000 + current[0]
+
+import numpy as np
+import stagebuf as sb
+
+seen = []
+for task in (1, 2, 1, 3):
+    current[0] = task
+    stack = sb.thread_stack()
+    outer = sb.uninit_slice(1000, np.float32)  # the fast path
+    with outer as view:
+        view[:] = task
+        with sb.uninit_slice((2, 3), np.float32):  # a Python path
+            seen.append((task, id(stack), outer._memory is stack._memory))
+    with stack.uninit_slice(10, np.float32):
+        pass
+stacks = {s for t, s, own in seen}
+print(sb.ARENA_BACKEND, len(stacks), all(own for t, s, own in seen), seen[0][1] == seen[2][1])
+threading.get_ident = _thread.get_ident  # threading's own shutdown needs the real one
+"""
+
+
+@pytest.mark.parametrize("backend", ["c", "python"])
+def test_tasks_with_their_own_locals_get_their_own_stacks_on_both_backends(backend: str) -> None:
+    # Before the fix the compiled path cached the first task's stack per
+    # thread state, and its Python path then refused the second task with
+    # ScopeError; pure Python gave each task its own stack.
+    if backend == "c" and sb.ARENA_BACKEND != "c":
+        pytest.skip("the compiled arena is not built")
+    env = {**os.environ, sb.PURE_PYTHON_ENV: "1" if backend == "python" else ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", TASK_LOCALS], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == [backend, "3", "True", "True"]
+
+
+GEVENT = """
+from gevent import monkey
+monkey.patch_all()
+import gevent
+import numpy as np
+import stagebuf as sb
+
+def task(n):
+    stack = sb.thread_stack()
+    with sb.uninit_slice(1000, np.float32) as view:
+        view[:] = n
+        gevent.sleep(0)  # the other greenlets run here
+        with sb.uninit_slice((2, 3), np.float32):
+            return id(stack), float(view.sum())
+
+jobs = [gevent.spawn(task, n) for n in range(3)]
+gevent.joinall(jobs, raise_error=True)
+print(sb.ARENA_BACKEND, len({j.value[0] for j in jobs}), [j.value[1] for j in jobs])
+"""
+
+
+@pytest.mark.parametrize("backend", ["c", "python"])
+def test_each_gevent_greenlet_gets_its_own_stack_on_both_backends(backend: str) -> None:
+    pytest.importorskip("gevent")
+    if backend == "c" and sb.ARENA_BACKEND != "c":
+        pytest.skip("the compiled arena is not built")
+    env = {**os.environ, sb.PURE_PYTHON_ENV: "1" if backend == "python" else ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", GEVENT], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split(maxsplit=2) == [backend, "3", "[0.0, 1000.0, 2000.0]\n"]

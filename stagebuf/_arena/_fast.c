@@ -5,8 +5,7 @@
  *
  *   ChunkBase       the fields of a Chunk the fast path reads and bumps:
  *                   array, top, fast_limit, bump_only;
- *   MemoryBase      the fields of a Memory it reads and sets:
- *                   fast_chunk, last_entered;
+ *   MemoryBase      the field of a Memory it reads: fast_chunk;
  *   AllocationBase  an Allocation's chunk, start, stop, and a slice scope's
  *                   _memory, _state, _dt, _count, _itemsize, _size;
  *   uninit_slice    part 1: the thread-local function, for a count (or a
@@ -26,7 +25,10 @@
  *
  * Faults: no Python code runs between the first change of state and the last
  * here, so an asynchronous exception (KeyboardInterrupt) cannot split them;
- * each step that can fail (making the view) comes before the commit.
+ * each step that can fail (making the view) comes before the commit. A scope
+ * that dies while it holds its slice (dropped by an exception between a
+ * caller's `with` and its block) hands the slice to its memory's deferred
+ * releases (see release_dropped), as Scope.__del__ does in pure Python.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -146,8 +148,7 @@ static PyTypeObject ChunkBase_Type = {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *fast_chunk;   /* the chunk scopes may bump inline (NO_CHUNK: none) */
-    PyObject *last_entered; /* the scope entered last (see release_orphan) */
+    PyObject *fast_chunk; /* the chunk scopes may bump inline (NO_CHUNK: none) */
 } MemoryBase;
 
 
@@ -155,7 +156,6 @@ static int
 memory_traverse(MemoryBase *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->fast_chunk);
-    Py_VISIT(self->last_entered);
     return 0;
 }
 
@@ -163,26 +163,23 @@ static int
 memory_clear(MemoryBase *self)
 {
     Py_CLEAR(self->fast_chunk);
-    Py_CLEAR(self->last_entered);
     return 0;
 }
 
-/* The last thread state's Memory, per OS thread: a borrowed reference that the
- * thread state's dict keeps alive for as long as that thread state lives, which
- * is while its unique id (never re-used) is the current one. While the thread
- * state is cleared (its thread ends), the dict lets go of it while the id is
- * still current, and a __del__ run by that clearing may make a scope: so a
- * Memory forgets itself here when it dies (see memory_dealloc). */
+/* The thread's Memory, per OS thread: the thread state whose Memory is cached
+ * (its unique id, never re-used; 0: none) and a strong reference to it, so the
+ * cached Memory lives as long as the cache names it, whatever frees what in
+ * which order while a thread ends (a finalizer run by the thread's teardown
+ * may make a scope after its thread-locals, and the stack, let go of it;
+ * another thread's garbage collection cannot free it under the cache). The
+ * thread state's dict holds a CacheOwner whose death (when the thread state
+ * is cleared, on that thread) lets go of the reference. */
 static THREAD_LOCAL uint64_t cached_thread_id;
 static THREAD_LOCAL PyObject *cached_memory;
 
 static void
 memory_dealloc(MemoryBase *self)
 {
-    if (cached_memory == (PyObject *)self) { /* this thread's: see cached_memory */
-        cached_memory = NULL;
-        cached_thread_id = 0;
-    }
     PyObject_GC_UnTrack(self);
     memory_clear(self);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -190,7 +187,6 @@ memory_dealloc(MemoryBase *self)
 
 static PyMemberDef memory_members[] = {
     {"fast_chunk", T_OBJECT_EX, offsetof(MemoryBase, fast_chunk), 0, NULL},
-    {"last_entered", T_OBJECT_EX, offsetof(MemoryBase, last_entered), 0, NULL},
     {NULL},
 };
 
@@ -233,9 +229,53 @@ allocation_traverse(AllocationBase *self, visitproc visit, void *arg)
     return 0;
 }
 
+static PyObject *str_deferred;
+static PyTypeObject AllocationBase_Type;
+static PyObject *allocation_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+
+/* A scope that dies LIVE was dropped without its end (an exception between a
+ * caller's `with` and its block, or __enter__ called by hand): its slice goes
+ * to the memory's deferred releases, in a record of its own (the scope itself
+ * is being freed), as Scope.__del__ does in pure Python. Runs wherever the
+ * scope dies (any thread, any point): it only appends to a list. */
+static void
+release_dropped(AllocationBase *self)
+{
+    if (self->state != LIVE) {
+        return;
+    }
+    self->state = ENDED;
+    if (self->chunk == NULL || self->chunk == Py_None || self->memory == NULL) {
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    AllocationBase *record =
+        (AllocationBase *)allocation_new(&AllocationBase_Type, NULL, NULL);
+    PyObject *deferred = NULL;
+    if (record != NULL) {
+        record->chunk = Py_NewRef(self->chunk);
+        record->start = self->start;
+        record->stop = self->stop;
+        deferred = PyObject_GetAttr(self->memory, str_deferred);
+    }
+    if (deferred == NULL || PyList_Append(deferred, (PyObject *)record) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear(); /* a memory being collected with its scopes: nothing to keep */
+        }
+        else {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+    }
+    Py_XDECREF(deferred);
+    Py_XDECREF(record);
+    PyErr_Restore(type, value, tb);
+}
+
 static int
 allocation_clear(AllocationBase *self)
 {
+    release_dropped(self); /* a garbage cycle may hold a live scope */
     Py_CLEAR(self->chunk);
     Py_CLEAR(self->memory);
     Py_CLEAR(self->dt);
@@ -314,10 +354,78 @@ in_bounds(AllocationBase *self, PyArrayObject *array, Py_ssize_t start, Py_ssize
            (elsize == 0 || self->ncount <= size / elsize);
 }
 
+/* The arguments of SliceScope.__enter__(self) and __exit__(self, et, ev, tb),
+ * by position or by keyword, refused with the messages Python gives for the
+ * pure-Python methods (in its order: keywords, then counts). Fills `given`. */
+static const char *const exit_names[3] = {"et", "ev", "tb"};
+
+static int
+method_arguments(const char *method, Py_ssize_t n, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *kwnames, PyObject **given)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        given[i] = i < nargs ? args[i] : NULL;
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t slot = -1;
+        for (Py_ssize_t i = 0; i < n && slot < 0; i++) {
+            if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, exit_names[i]) == 0) {
+                slot = i;
+            }
+        }
+        if (slot < 0) {
+            PyErr_Format(PyExc_TypeError, "SliceScope.%s() got an unexpected keyword argument '%S'",
+                         method, name);
+            return -1;
+        }
+        if (given[slot] != NULL || slot < nargs) {
+            PyErr_Format(PyExc_TypeError, "SliceScope.%s() got multiple values for argument '%s'",
+                         method, exit_names[slot]);
+            return -1;
+        }
+        given[slot] = args[nargs + k];
+    }
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "SliceScope.%s() takes %zd positional argument%s but %zd were given",
+                     method, n + 1, n ? "s" : "", nargs + 1);
+        return -1;
+    }
+    Py_ssize_t missing = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        missing += given[i] == NULL;
+    }
+    if (missing) {
+        /* 'tb'; 'ev' and 'tb'; 'et', 'ev', and 'tb' (Python's own wording) */
+        char names[64] = "";
+        Py_ssize_t seen = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (given[i] == NULL) {
+                seen++;
+                const char *sep = seen == 1 ? "" : seen == missing ? (missing > 2 ? ", and " : " and ") : ", ";
+                strcat(names, sep);
+                strcat(names, "'");
+                strcat(names, exit_names[i]);
+                strcat(names, "'");
+            }
+        }
+        PyErr_Format(PyExc_TypeError, "SliceScope.%s() missing %zd required positional argument%s: %s",
+                     method, missing, missing == 1 ? "" : "s", names);
+        return -1;
+    }
+    return 0;
+}
+
 /* FAST PATH, part 2 of 3: SliceScope.__enter__. */
 static PyObject *
-slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
+slice_enter(AllocationBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
+    if (nargs || kwnames != NULL) {
+        if (method_arguments("__enter__", 0, args, nargs, kwnames, NULL) < 0) {
+            return NULL;
+        }
+    }
     if (self->state != FRESH) {
         PyObject *ok = PyObject_CallMethodNoArgs((PyObject *)self, str_enter_check);
         if (ok == NULL) {
@@ -357,17 +465,13 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
                 }
                 /* The commit: no Python code runs from here to the return. */
                 PyObject *old_chunk = self->chunk;
-                PyObject *old_last = mem->last_entered;
                 Py_INCREF(chunk);
-                Py_INCREF(self);
                 self->start = start;
                 self->stop = stop;
                 self->chunk = (PyObject *)chunk;
                 chunk->top = stop;
                 self->state = LIVE;
-                mem->last_entered = (PyObject *)self;
                 Py_XDECREF(old_chunk);
-                Py_XDECREF(old_last);
                 return view;
             }
         }
@@ -377,11 +481,13 @@ slice_enter(AllocationBase *self, PyObject *Py_UNUSED(ignored))
 
 /* FAST PATH, part 3 of 3: SliceScope.__exit__. */
 static PyObject *
-slice_exit(AllocationBase *self, PyObject *const *Py_UNUSED(args), Py_ssize_t nargs)
+slice_exit(AllocationBase *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    if (nargs != 3) {
-        PyErr_Format(PyExc_TypeError, "__exit__() takes exactly 3 arguments (%zd given)", nargs);
-        return NULL;
+    if (nargs != 3 || kwnames != NULL) { /* the with statement passes 3 positionally */
+        PyObject *given[3];
+        if (method_arguments("__exit__", 3, args, nargs, kwnames, given) < 0) {
+            return NULL;
+        }
     }
     if (self->state == LIVE) {
         PyObject *held = self->chunk;
@@ -453,9 +559,11 @@ static PyGetSetDef allocation_getset[] = {
 };
 
 static PyMethodDef allocation_methods[] = {
-    {"slice_enter", (PyCFunction)slice_enter, METH_NOARGS,
+    {"slice_enter", (PyCFunction)(void (*)(void))slice_enter, METH_FASTCALL | METH_KEYWORDS,
+     "slice_enter($self, /)\n--\n\n"
      "FAST PATH, part 2: SliceScope.__enter__ (installed there by _scopes)."},
-    {"slice_exit", (PyCFunction)(void (*)(void))slice_exit, METH_FASTCALL,
+    {"slice_exit", (PyCFunction)(void (*)(void))slice_exit, METH_FASTCALL | METH_KEYWORDS,
+     "slice_exit($self, /, et, ev, tb)\n--\n\n"
      "FAST PATH, part 3: SliceScope.__exit__ (installed there by _scopes)."},
     {NULL},
 };
@@ -491,36 +599,89 @@ static PyObject *thread_memory;    /* callable: the calling thread's Memory (mak
 static PyObject *python_uninit;    /* the Python uninit_slice: everything else */
 
 
-/* The calling thread's Memory, kept in the thread state's dict. Borrowed. */
+static int cache_per_thread;       /* whether the thread's Memory may be cached */
+
+/* -- CacheOwner: lets go of a thread's cached Memory when its thread state is
+ * cleared. Not tracked by the garbage collector and holding no references, it
+ * dies exactly when the thread state's dict lets go of it: on the thread
+ * that clears the state (the ending thread itself). Cleared from another OS
+ * thread (the interpreter's end, a fork), it finds another cache there and
+ * leaves it alone. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t thread_id; /* the thread state whose cache entry this owns */
+} CacheOwner;
+
+static void
+forget_cached_memory(void)
+{
+    PyObject *old = cached_memory;
+    cached_memory = NULL;
+    cached_thread_id = 0;
+    Py_XDECREF(old); /* last: its death may run Python code (and cache again) */
+}
+
+static void
+cache_owner_dealloc(CacheOwner *self)
+{
+    if (cached_thread_id == self->thread_id) {
+        forget_cached_memory();
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject CacheOwner_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "stagebuf._arena._fast.CacheOwner",
+    .tp_doc = "Lets go of a thread's cached stack when its thread state is cleared.",
+    .tp_basicsize = sizeof(CacheOwner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = (destructor)cache_owner_dealloc,
+};
+
+/* The calling thread's Memory (a new reference): thread_memory()'s answer,
+ * cached per thread state when `thread_memory` answers per OS thread (the
+ * stacks are kept in a real threading.local). Under gevent, whose patched
+ * threading.local answers per greenlet, nothing is cached: each greenlet gets
+ * the stack the Python path gives it. */
 static PyObject *
 memory_of_thread(void)
 {
     uint64_t id = PyThreadState_GetID(PyThreadState_Get());
-    if (id == cached_thread_id && cached_memory != NULL) {
-        return cached_memory;
+    if (id == cached_thread_id) { /* never 0: ids start at 1 */
+        return Py_NewRef(cached_memory);
+    }
+    PyObject *memory = PyObject_CallNoArgs(thread_memory);
+    if (memory == NULL || !cache_per_thread) {
+        return memory;
     }
     PyObject *tdict = PyThreadState_GetDict();
     if (tdict == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "stagebuf: no thread state dict");
-        return NULL;
+        return memory; /* no dict to own the entry: not cached */
     }
-    PyObject *memory = PyDict_GetItemWithError(tdict, str_thread_key);
-    if (memory == NULL) {
+    PyObject *owner = PyDict_GetItemWithError(tdict, str_thread_key);
+    if (owner == NULL) {
         if (PyErr_Occurred()) {
+            Py_DECREF(memory);
             return NULL;
         }
-        memory = PyObject_CallNoArgs(thread_memory);
-        if (memory == NULL) {
+        CacheOwner *made = PyObject_New(CacheOwner, &CacheOwner_Type);
+        if (made == NULL) {
+            Py_DECREF(memory);
             return NULL;
         }
-        int failed = PyDict_SetItem(tdict, str_thread_key, memory);
-        Py_DECREF(memory); /* the thread dict holds it now */
+        made->thread_id = id;
+        int failed = PyDict_SetItem(tdict, str_thread_key, (PyObject *)made);
+        Py_DECREF(made);
         if (failed) {
+            Py_DECREF(memory);
             return NULL;
         }
     }
+    PyObject *old = cached_memory;
+    cached_memory = Py_NewRef(memory);
     cached_thread_id = id;
-    cached_memory = memory;
+    Py_XDECREF(old); /* after the cache is whole again: this may run Python code */
     return memory;
 }
 
@@ -590,12 +751,11 @@ uninit_slice(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
          * stack, or a collection started by the allocation below), which could
          * replace the dict's entry and free a borrowed spec. */
         PyObject *dt = Py_NewRef(PyTuple_GET_ITEM(spec, 0));
-        PyObject *memory = memory_of_thread();
+        PyObject *memory = memory_of_thread(); /* a new reference */
         if (memory == NULL) {
             Py_DECREF(dt);
             return NULL;
         }
-        Py_INCREF(memory);
         /* Not tp_alloc: it would zero the object first; every field is set here. */
         AllocationBase *scope = free_scopes;
         if (scope != NULL) {
@@ -641,7 +801,7 @@ scope_dealloc(AllocationBase *self)
 {
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
-    allocation_clear(self);
+    allocation_clear(self); /* a live scope hands its slice on (release_dropped) */
     if (type == scope_type && n_free_scopes < MAX_FREE_SCOPES) {
         self->chunk = (PyObject *)free_scopes;
         free_scopes = self;
@@ -657,8 +817,9 @@ static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *dtypes, *type, *memory_fn, *python_fn;
-    if (!PyArg_ParseTuple(args, "O!O!OO:configure", &PyDict_Type, &dtypes, &PyType_Type, &type,
-                          &memory_fn, &python_fn)) {
+    int per_thread;
+    if (!PyArg_ParseTuple(args, "O!O!OOp:configure", &PyDict_Type, &dtypes, &PyType_Type, &type,
+                          &memory_fn, &python_fn, &per_thread)) {
         return NULL;
     }
     /* uninit_slice makes its scopes field by field: the type must add none
@@ -685,14 +846,20 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     Py_XSETREF(thread_memory, memory_fn);
     Py_INCREF(python_fn);
     Py_XSETREF(python_uninit, python_fn);
+    cache_per_thread = per_thread;
+    if (!per_thread) {
+        forget_cached_memory();
+    }
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"uninit_slice", (PyCFunction)(void (*)(void))uninit_slice, METH_FASTCALL | METH_KEYWORDS,
-     "uninit_slice(shape, dtype, *, fn=None): the thread-local uninit_slice (FAST PATH, part 1)."},
+     "uninit_slice($module, /, shape, dtype, *, fn=None)\n--\n\n"
+     "The thread-local uninit_slice (FAST PATH, part 1)."},
     {"configure", configure, METH_VARARGS,
-     "configure(plain_dtypes, scope_type, thread_memory, python_uninit_slice)."},
+     "configure(plain_dtypes, scope_type, thread_memory, python_uninit_slice, per_thread): "
+     "per_thread says whether thread_memory answers per OS thread (then it is cached)."},
     {NULL},
 };
 
@@ -720,11 +887,12 @@ PyInit__fast(void)
         intern(&str_entering_interrupted, "_entering_interrupted") < 0 ||
         intern(&str_end, "_end") < 0 || intern(&str_end_interrupted, "_end_interrupted") < 0 ||
         intern(&str_call_with, "call_with") < 0 ||
-        intern(&str_thread_key, "stagebuf._arena.memory") < 0) {
+        intern(&str_thread_key, "stagebuf._arena.memory") < 0 ||
+        intern(&str_deferred, "deferred") < 0) {
         return NULL;
     }
     if (PyType_Ready(&ChunkBase_Type) < 0 || PyType_Ready(&MemoryBase_Type) < 0 ||
-        PyType_Ready(&AllocationBase_Type) < 0) {
+        PyType_Ready(&AllocationBase_Type) < 0 || PyType_Ready(&CacheOwner_Type) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&fast_module);

@@ -31,12 +31,11 @@ class ChunkBase:
 
 
 class MemoryBase:
-    """A stack's memory's fields that the fast path reads and sets."""
+    """A stack's memory's field that the fast path reads."""
 
-    __slots__ = ("fast_chunk", "last_entered")
+    __slots__ = ("fast_chunk",)
 
     fast_chunk: Any  # a Chunk: the one scopes may bump inline (NO_CHUNK: none)
-    last_entered: object  # the scope entered last (see _scopes.release_orphan)
 
 
 class AllocationBase:

@@ -115,7 +115,6 @@ class BufferScope(Scope):
         try:
             view = self._fill(iterable)
             self._state = LIVE
-            self._memory.last_entered = self  # see _scopes.release_orphan
             return view
         except BaseException as err:
             if self._state == LIVE:  # filled: the exception came on the way out

@@ -45,9 +45,8 @@ class Memory(MemoryBase):
         "owner_thread",
     )
 
-    # In the base (see _fields): the fields the scope fast path reads and sets.
+    # In the base (see _fields): the field the scope fast path reads.
     fast_chunk: Chunk
-    last_entered: object
 
     def __init__(
         self,
@@ -79,11 +78,10 @@ class Memory(MemoryBase):
         self.fast_chunk = NO_CHUNK
         self.high_water = 0
         # Allocations to release at the next allocation, trim or counter read:
-        # quarantined views that died, and releases an exception interrupted.
+        # quarantined views that died, releases an exception interrupted, and
+        # scopes that died holding their slice (see _scopes.Scope.__del__).
         # Appended to without the lock (a finalizer may run anywhere).
         self.deferred: list[Allocation] = []
-        # The scope entered last (see _scopes.release_orphan).
-        self.last_entered = None
 
     def check_thread(self) -> None:
         """Refuse use of a thread-local stack from a thread other than its own."""
@@ -194,7 +192,13 @@ class Memory(MemoryBase):
         while deferred:
             rec = deferred.pop()
             chunk = rec.chunk
-            if chunk is not None and chunk.allocator is not None:
+            # Still held: below the top and not already a gap (released once only).
+            if (
+                chunk is not None
+                and chunk.allocator is not None
+                and chunk.top >= rec.stop
+                and rec.stop not in chunk.gaps
+            ):
                 chunk.allocator.release(rec)
 
     def trim(self) -> int:

@@ -14,12 +14,18 @@ bump back, the other paths hand what they hold to the memory's deferred
 releases. The handlers make no calls beyond one method of their own that
 makes none (a call in a handler could fail again where the Python stack is
 exhausted). tests/test_arena_faults.py injects an exception at every bytecode.
+
+Two bytecodes of a scope no library can guard: the return of ``__enter__``
+after the slice is made, and the first of ``__exit__``. An exception there
+reaches the caller's ``with`` statement, which drops the scope without ending
+it. A scope that dies live therefore hands its slice to the memory's deferred
+releases (``Scope.__del__`` in pure Python; the compiled base type does the
+same in C), which the next allocation, ``trim()`` or counter read completes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable
 from threading import get_ident
 from typing import Any, TypeVar, cast
@@ -114,6 +120,18 @@ class Scope(Allocation):
         except BaseException:
             self._end_interrupted()
             raise
+
+    if fast is None:
+        # The compiled base hands a dropped live slice on in C (release_dropped
+        # in _fast.c), without a finalizer, which its scope type may not have.
+        def __del__(self) -> None:
+            """A scope dropped live (see the module docstring): its slice is released later."""
+            try:
+                live = self._state == LIVE
+            except AttributeError:  # made, but interrupted before its fields were set
+                return
+            if live:
+                self._end_interrupted()
 
     def _end_interrupted(self) -> None:
         """After an exception interrupted ending (outside the lock): finish it.
@@ -256,7 +274,6 @@ class SliceScope(Scope):
                 first = start // self._itemsize
                 view = whole[first : first + self._count]  # type: ignore[index]
                 self._state = LIVE
-                memory.last_entered = self  # see release_orphan
                 return view
             except BaseException:
                 if chunk.top == stop:  # take the bump back (no other scope moved it)
@@ -287,7 +304,6 @@ class SliceScope(Scope):
                 memory.allocate(self, count * dt.itemsize, objects=False)
                 view = np.frombuffer(cast(Chunk, self.chunk).data, dt, count, self.start)
             self._state = LIVE
-            memory.last_entered = self  # see release_orphan
             return view
         except BaseException:
             if self.chunk is not None:  # no calls here (see the module docstring)
@@ -423,24 +439,3 @@ def _checked_slice_scope(memory: Memory, shape: Any, dtype: Any, what: str) -> S
     if isinstance(scope, ShapedSliceScope):
         scope._shape = dims
     return scope
-
-
-def release_orphan(memory: Memory) -> None:
-    """End the stack's last entered scope if it is live but unreachable.
-
-    Pure Python cannot protect two bytecodes of a scope: the return of
-    ``__enter__`` after the slice is made, and the first of ``__exit__``. An
-    exception there (a KeyboardInterrupt) reaches the ``with`` statement,
-    which drops the scope without ending it. The memory keeps a reference to
-    the last scope entered; when that is the only one left, nobody can end
-    it: the counters and :meth:`~stagebuf.Stack.trim` end it first.
-    """
-    with memory.lock:
-        scope = memory.last_entered
-        if not isinstance(scope, Scope) or scope._state != LIVE:
-            return
-        # References: memory.last_entered, this local, getrefcount's argument.
-        if sys.getrefcount(scope) > 3:
-            return
-        memory.last_entered = None
-        scope._end()

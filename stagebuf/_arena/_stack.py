@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from threading import get_ident
 from typing import Any, TypeVar, overload
 
 import numpy as np
@@ -13,7 +13,7 @@ import numpy.typing as npt
 from ._checks import non_negative_int
 from ._growing import BufferScope
 from ._memory import Memory
-from ._scopes import release_orphan, slice_scope
+from ._scopes import slice_scope
 
 __all__ = ["DEFAULT_INITIAL_CAPACITY", "ShapeLike", "SliceOf", "Stack", "new_thread_stack"]
 
@@ -203,7 +203,6 @@ class Stack:
         Returns the bytes released. Chunks that still hold live slices are kept
         (older ones are dropped by themselves when their last slice ends).
         """
-        release_orphan(self._memory)
         return self._memory.trim()
 
     @property
@@ -216,7 +215,6 @@ class Stack:
         """Bytes below the bump pointers: live slices with their alignment padding,
         and holes left by slices that ended out of order (reclaimed once the
         slices above them end)."""
-        release_orphan(self._memory)
         return self._memory.in_use_bytes
 
     @property
@@ -242,5 +240,7 @@ class Stack:
 def new_thread_stack(checked: bool) -> tuple[Stack, Memory]:
     """A stack for the calling thread only (no lock), and its memory for the fast calls."""
     stack = Stack(checked=checked, thread_safe=False)
-    stack._memory.owner_thread = threading.get_ident()
+    # get_ident as bound at import, as Memory.check_thread compares it (a
+    # monkey-patching after import changes neither).
+    stack._memory.owner_thread = get_ident()
     return stack, stack._memory

@@ -159,6 +159,13 @@ if fast is not None and not TYPE_CHECKING:
     # calling thread's Memory from _memory (once per thread) and hands every
     # call off its fast case to the Python function above, which gives the
     # same scopes and the same errors.
+    # The C side caches each thread's Memory per thread state only when
+    # `_local` is the interpreter's own thread-local: under gevent (its
+    # monkey-patching makes threading.local and get_ident per greenlet) the C
+    # path asks _memory every time, so each greenlet gets the stack the Python
+    # path gives it.
     python_uninit_slice = uninit_slice  # the reference (tests compare the two)
-    fast.configure(PLAIN_DTYPES, SliceScope, _memory, python_uninit_slice)
+    # (gevent replaces _thread._local as well: the type's own module tells.)
+    _per_thread = type(_local).__module__ == "_thread" and type(_local).__name__ == "_local"
+    fast.configure(PLAIN_DTYPES, SliceScope, _memory, python_uninit_slice, _per_thread)
     uninit_slice = fast.uninit_slice
