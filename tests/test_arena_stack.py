@@ -145,3 +145,27 @@ def test_a_stack_keeps_attributes_weak_references_and_a_settable_cap() -> None:
     with stack.uninit_slice(64 * KIB, np.uint8):
         pass
     assert stack.bytes_in_use == 0
+
+
+@pytest.mark.parametrize("idle", ["objects", "bytes"])
+def test_an_idle_chunk_of_one_kind_does_not_make_a_capped_stack_refuse_the_other(
+    idle: str,
+) -> None:
+    # Before: StackOverflowError for a 64-byte request on a stack with nothing
+    # in use, because an idle chunk of the other kind (bytes or object slots)
+    # filled max_capacity.
+    stack = sb.Stack(max_capacity=64 * KIB, initial_capacity=4 * KIB)
+    first, then = (object, np.uint8) if idle == "objects" else (np.uint8, object)
+    big = 8 * KIB if idle == "objects" else 64 * KIB  # 64 KiB either way: the whole cap
+    with stack.uninit_slice(big, first):
+        pass
+    assert stack.bytes_in_use == 0 and stack.capacity_bytes == 64 * KIB
+    with stack.uninit_slice(8, then) as view:
+        view[:] = 1 if then is np.uint8 else None
+        assert stack.capacity_bytes <= 64 * KIB
+    with (
+        stack.uninit_slice(8, then),
+        pytest.raises(sb.StackOverflowError, match="exceeds max_capacity=65536 bytes"),
+    ):
+        stack.uninit_slice(64 * KIB, first).__enter__()  # the cap still holds while in use
+    assert stack.bytes_in_use == 0

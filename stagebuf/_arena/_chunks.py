@@ -241,6 +241,22 @@ class ChunkAllocator:
         self.chunks.remove(cur)
         return cur.capacity * self.unit
 
+    def drop_idle(self) -> int:
+        """Drop every chunk that holds nothing (the current one too); return the units dropped.
+
+        For a cap that the other allocator needs: an idle chunk of one kind
+        must not make a capped stack refuse the other kind.
+        """
+        idle = [c for c in self.chunks if not c.top]
+        if not idle:
+            return 0
+        cur = self.current
+        if cur is not None and not cur.top:
+            cur.fast_limit = -1  # before it goes: no fast path into a dropped chunk
+            self.current = None
+        self.chunks = [c for c in self.chunks if c.top]  # commits
+        return sum(c.capacity for c in idle)
+
     def _grow(self, size: int, max_capacity: int | None, other: ChunkAllocator) -> Chunk:
         cur = self.current
         chunks = self.chunks
@@ -257,6 +273,9 @@ class ChunkAllocator:
         cap = self.rounded(cap)
         if max_capacity is not None:
             room = (max_capacity - other.capacity * other.unit) // self.unit - kept
+            if size > room and other.drop_idle():
+                # The other kind's idle chunks held the cap: they go first.
+                room = (max_capacity - other.capacity * other.unit) // self.unit - kept
             if size > room:
                 raise StackOverflowError(
                     f"stack request of {size * self.unit} bytes exceeds max_capacity="
