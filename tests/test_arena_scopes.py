@@ -114,6 +114,50 @@ def test_uninit_slice_refuses_bad_dtypes(api: Api, dtype: Any, match: str) -> No
         api.uninit(dtype)
 
 
+BIG_DTYPES = [
+    ("u1", 2**31),
+    {"names": ["a"], "formats": ["u1"], "offsets": [0], "itemsize": 2**31},  # padding
+    {"names": ["a"], "formats": ["u1"], "offsets": [2**31]},
+    [("a", "u1", (2**16, 2**16))],
+]
+
+
+@pytest.mark.parametrize("dtype", BIG_DTYPES, ids=["subarray", "itemsize", "offset", "field"])
+def test_a_dtype_past_numpys_size_limit_is_named_too_large(api: Api, dtype: Any) -> None:
+    # Before: "is not a valid dtype" (a TypeError) without a word about its size,
+    # or numpy's bare "integer won't fit into a C int".
+    match = r"dtype .* is too large: numpy keeps a dtype's size, field offsets and subarray"
+    with pytest.raises(ValueError, match="uninit_slice: " + match) as info:
+        api.uninit_slice(1, dtype)
+    assert repr(dtype) in str(info.value) and "C int" in str(info.value)
+    with pytest.raises(ValueError, match="uninit: " + match):
+        api.uninit(dtype)
+    with pytest.raises(ValueError, match="buffer: " + match):
+        api.buffer([], dtype=dtype)
+
+
+def test_a_dtype_numpy_refuses_for_another_reason_says_numpys_reason(api: Api) -> None:
+    with pytest.raises(
+        TypeError, match=r"is not a valid dtype \(field 'a' occurs more than once\)"
+    ):
+        api.uninit_slice(1, [("a", "f4"), ("a", "f4")])
+
+
+@pytest.mark.skipif(not hasattr(np.dtypes, "StringDType"), reason="numpy 2's StringDType")
+def test_numpy_variable_width_strings_are_refused_as_what_they_are(api: Api) -> None:
+    # Before: "mixes Python objects with other fields" (it has no fields).
+    dtype = np.dtypes.StringDType()
+    match = r"dtype StringDType\(\) \(numpy's variable-width strings\) is not supported: .* 'U16'"
+    for call in (
+        lambda: api.uninit_slice(3, dtype),
+        lambda: api.uninit(dtype),
+        lambda: api.buffer(["a", "b"], dtype=dtype),
+    ):
+        with pytest.raises(TypeError, match=match) as info:
+            call()
+        assert "mixes" not in str(info.value)
+
+
 def test_uninit_is_a_0d_view(api: Api) -> None:
     with api.uninit(np.float64) as v:
         assert v.shape == ()

@@ -47,12 +47,29 @@ def as_dtype(dtype: Any, what: str) -> np.dtype[Any]:
         raise TypeError(f"{what}: dtype is required; got None (e.g. np.float32, 'f4').")
     try:
         dt: np.dtype[Any] = np.dtype(dtype)
+    except (ValueError, OverflowError) as err:
+        if "C int" in str(err):  # numpy's size limit: every overflow says "C int"
+            raise ValueError(
+                f"{what}: dtype {dtype!r} is too large: numpy keeps a dtype's size, field "
+                f"offsets and subarray dimensions below 2**31 ({err}); put the count in "
+                f"the shape instead, e.g. uninit_slice(n, 'u1') for n bytes."
+            ) from err
+        raise TypeError(
+            f"{what}: {dtype!r} is not a valid dtype ({err}); expected something np.dtype() "
+            f"accepts, such as np.float32, 'f4', (np.float32, 2) or a structured dtype."
+        ) from err
     except Exception as err:  # np.dtype(",") raises SyntaxError, others KeyError...
         # ...any of them means the same to the caller: not a dtype.
         raise TypeError(
             f"{what}: {dtype!r} is not a valid dtype; expected something np.dtype() "
             f"accepts, such as np.float32, 'f4', (np.float32, 2) or a structured dtype."
         ) from err
+    if dt.kind == "T":  # numpy 2's StringDType: no fields, but items outside the array
+        raise TypeError(
+            f"{what}: dtype {dt} (numpy's variable-width strings) is not supported: its "
+            f"items live outside the array, in memory the stack does not manage; use a "
+            f"fixed-width text dtype such as 'U16' or 'S16', or dtype=object."
+        )
     if dt.hasobject and dt != _OBJECT:
         raise TypeError(
             f"{what}: dtype {dt} mixes Python objects with other fields; the stack holds "
