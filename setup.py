@@ -3,7 +3,9 @@
 Everything else about the package is in pyproject.toml. The extension
 ``stagebuf._arena._fast`` is built where a C compiler and the Python headers
 are available; where they are not, the install goes on with the pure-Python
-arena and says so in one line (``stagebuf.ARENA_BACKEND`` tells which runs).
+arena. Either way it says which arena it built in one line, on the terminal
+pip runs in as well as in the build log (``stagebuf.ARENA_BACKEND`` tells which
+runs).
 The GLSL sources live at the top level (``shaders/``) and ship inside the
 package as ``stagebuf/shaders/``; an editable install reads them in the tree.
 """
@@ -32,6 +34,27 @@ class BuildPyWithShaders(build_py):
                 shutil.copyfile(source, target / source.name)
 
 
+# The line an install without a compiler prints: the same words as the README's
+# and stagebuf._arena._backend.NOT_BUILT (tests/test_package.py compares them).
+NOT_BUILT = "stagebuf: no C compiler or Python headers here, so the arena runs in pure Python"
+BUILT = "stagebuf: built the compiled arena (C)"
+
+
+def tell(line: str) -> None:
+    """Print ``line`` where the person installing sees it.
+
+    pip hides a build's output unless run with -v, and has no channel for a
+    backend's warnings; so the line also goes to the terminal pip runs in
+    (/dev/tty), when there is one. stderr keeps it in build logs (CI, -v).
+    """
+    print(line, file=sys.stderr, flush=True)
+    try:
+        with open("/dev/tty", "w") as tty:  # absent off Unix and without a terminal
+            tty.write(line + "\n")
+    except OSError:
+        pass
+
+
 class OptionalBuildExt(build_ext):
     """build_ext that turns a failed compile into one line and the pure-Python arena."""
 
@@ -41,6 +64,7 @@ class OptionalBuildExt(build_ext):
         # What was not built is not an output: an editable install must not
         # look for it (nor copy it into the tree).
         self.extensions = [ext for ext in self.extensions if ext not in self.failed]
+        tell(NOT_BUILT if self.failed else BUILT)
 
     def build_extension(self, ext: Extension) -> None:
         try:
@@ -49,11 +73,8 @@ class OptionalBuildExt(build_ext):
             self.failed.append(ext)
             lines = str(err).strip().splitlines() or [type(err).__name__]
             reason = lines[-1] if len(lines[-1]) <= 160 else lines[-1][:157] + "..."
-            print(
-                f"stagebuf: the compiled arena was not built ({reason}); "
-                f"installing the pure-Python arena.",
-                file=sys.stderr,
-            )
+            # The detail, for build logs; the one line the user sees follows.
+            print(f"stagebuf: building {ext.name} failed: {reason}", file=sys.stderr)
 
 
 setup(

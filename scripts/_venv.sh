@@ -45,10 +45,10 @@ if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/setu
     "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
     # The compiled arena is optional: without a C compiler (or the Python
     # headers) the install goes on in pure Python, and says so here.
+    # (The line is setup.py's NOT_BUILT, word for word: tests/test_package.py.)
     "$VENV/bin/python" -c 'import importlib.util, sys
 if importlib.util.find_spec("stagebuf._arena._fast") is None:
-    sys.stderr.write("stagebuf: no C compiler or Python headers here, so the arena runs in "
-                     "pure Python (slower scopes, same behaviour)\n")'
+    sys.stderr.write("stagebuf: no C compiler or Python headers here, so the arena runs in pure Python\n")'
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -28,11 +28,12 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import moderngl
 import numpy as np
 
+from . import STRATEGIES, Stager
+from ._arena._backend import arena_line
 from ._gl import create_headless_context, load_program
 from ._layout import VertexLayout
 from ._png import write_png
 from ._scene import TriangleField
-from . import STRATEGIES, Stager
 
 __all__ = [
     "App",
@@ -414,7 +415,9 @@ def run(opts: DemoOptions) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point of ``stagebuf-demo``."""
-    return run_main(APP, _Scene, parse_args(argv))
+    opts = parse_args(argv)
+    print(arena_line(), flush=True)  # first line: which arena runs (compiled or pure Python)
+    return run_main(APP, _Scene, opts)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import runpy
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 import stagebuf as sb
 from stagebuf._arena._scopes import SliceScope
@@ -92,3 +96,127 @@ print(stagebuf.ARENA_BACKEND)
     assert out.stdout.strip() == "python"
     assert "RuntimeWarning: stagebuf: the compiled arena did not load" in out.stderr
     assert "undefined symbol: PyBroken" in out.stderr
+
+
+# -- which arena runs: the install's line, and the programs' first lines --------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _setup_module() -> dict[str, Any]:
+    """setup.py's names, without running setup()."""
+    import setuptools
+
+    real = setuptools.setup
+    setuptools.setup = lambda **kwargs: None
+    try:
+        return runpy.run_path(os.path.join(ROOT, "setup.py"))
+    finally:
+        setuptools.setup = real
+
+
+def test_the_no_compiler_line_is_one_wording_in_setup_the_scripts_and_the_readme() -> None:
+    from stagebuf._arena._backend import NOT_BUILT
+
+    assert _setup_module()["NOT_BUILT"] == NOT_BUILT
+    with open(os.path.join(ROOT, "scripts", "_venv.sh")) as f:
+        assert f'sys.stderr.write("{NOT_BUILT}\\n")' in f.read()
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert f"`{NOT_BUILT}`" in " ".join(f.read().split())  # lines wrapped as Markdown
+
+
+@pytest.mark.parametrize("fails", [True, False], ids=["no compiler", "built"])
+def test_the_build_says_which_arena_it_built(
+    fails: bool, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from setuptools import Distribution, Extension
+    from setuptools.command.build_ext import build_ext
+
+    names = _setup_module()
+    told: list[str] = []
+    monkeypatch.setitem(names["OptionalBuildExt"].build_extensions.__globals__, "tell", told.append)
+
+    def compile_or_fail(self: Any, ext: Any) -> None:
+        if fails:
+            raise RuntimeError("command 'cc' failed: No such file or directory")
+
+    monkeypatch.setattr(build_ext, "build_extension", compile_or_fail)
+    command = names["OptionalBuildExt"](Distribution())
+    command.extensions = [Extension("stagebuf._arena._fast", ["stagebuf/_arena/_fast.c"])]
+    command.build_extensions()
+    assert told == [names["NOT_BUILT"] if fails else names["BUILT"]]
+    assert command.extensions == ([] if fails else command.extensions)
+    if fails:  # the reason, for the build log
+        assert "'cc' failed" in capfd.readouterr().err
+
+
+def _arena_line_in_child(env: dict[str, str], code: str = "") -> str:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code + "from stagebuf._arena._backend import arena_line\nprint(arena_line())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_the_arena_line_says_which_arena_runs_and_why() -> None:
+    from stagebuf._arena._backend import arena_line
+
+    head = f"stagebuf {sb.__version__}, arena: "
+    if sb.ARENA_BACKEND == "c":
+        assert arena_line() == head + "compiled (C)"
+    forced = {**os.environ, sb.PURE_PYTHON_ENV: "1"}
+    assert _arena_line_in_child(forced) == (
+        head + "pure Python (STAGEBUF_PURE_PYTHON=1; scopes ~5x slower)"
+    )
+    hidden = """
+import importlib.abc, sys
+class NotBuilt(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "stagebuf._arena._fast":
+            raise ModuleNotFoundError(name=name)
+        return None
+sys.meta_path.insert(0, NotBuilt())
+"""
+    env = {**os.environ, sb.PURE_PYTHON_ENV: ""}
+    assert _arena_line_in_child(env, hidden) == (
+        head + "pure Python (no compiler at install; scopes ~5x slower)"
+    )
+
+
+def test_the_bench_prints_which_arena_runs_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stagebuf._arena._backend import arena_line
+    from stagebuf.bench import __main__ as bench_main
+    from stagebuf.bench import _arena_bench
+
+    monkeypatch.setattr(_arena_bench, "run", lambda **kwargs: print("the table"))
+    assert bench_main.main(["arena", "--quick"]) == 0
+    assert capsys.readouterr().out.splitlines() == [arena_line(), "the table"]
+
+
+SMALL = ["--frames", "1", "--triangles", "10", "--size", "16x16", "--out", "f.png"]
+
+
+@pytest.mark.gl
+def test_the_demo_prints_which_arena_runs_first(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "triangles.py"), "--headless", *SMALL],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    want = "compiled (C)" if sb.ARENA_BACKEND == "c" else "pure Python ("
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith(f"stagebuf {sb.__version__}, arena: {want}"), proc.stdout

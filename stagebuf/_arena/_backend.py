@@ -15,14 +15,32 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-__all__ = ["BACKEND", "PURE_PYTHON_ENV", "AllocationBase", "ChunkBase", "MemoryBase", "fast"]
+__all__ = [
+    "BACKEND",
+    "NOT_BUILT",
+    "PURE_PYTHON_ENV",
+    "AllocationBase",
+    "ChunkBase",
+    "MemoryBase",
+    "arena_line",
+    "fast",
+]
 
 PURE_PYTHON_ENV = "STAGEBUF_PURE_PYTHON"
 """Set to 1 to run the pure-Python arena even where the compiled one is built."""
 
 
+NOT_BUILT = "stagebuf: no C compiler or Python headers here, so the arena runs in pure Python"
+"""What the install says when it cannot build the compiled arena, word for word in
+setup.py, scripts/_venv.sh and the README (tests/test_package.py keeps them equal)."""
+
+_why_python = ""  # why the pure-Python arena runs, for arena_line ("": the compiled one runs)
+
+
 def _load() -> ModuleType | None:
+    global _why_python
     if os.environ.get(PURE_PYTHON_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        _why_python = f"{PURE_PYTHON_ENV}=1"
         return None
     name = f"{__package__}._fast"
     try:
@@ -30,8 +48,10 @@ def _load() -> ModuleType | None:
     except ModuleNotFoundError as err:
         if err.name != name:  # the module is there, but something it needs is not
             raise
+        _why_python = "no compiler at install"
         return None  # not built (no C compiler at install): the Python arena
     except ImportError as err:  # built, but it cannot load here (e.g. another numpy ABI)
+        _why_python = "the compiled module did not load"
         warnings.warn(
             f"stagebuf: the compiled arena did not load ({err}); running the pure-Python "
             f"arena (reinstall stagebuf to rebuild it).",
@@ -43,6 +63,20 @@ def _load() -> ModuleType | None:
 
 fast = _load()
 BACKEND = "python" if fast is None else "c"
+
+
+def arena_line() -> str:
+    """The first line the demo and the bench print: the version and which arena runs.
+
+    ``stagebuf 0.3.0, arena: compiled (C)``, or ``stagebuf 0.3.0, arena: pure
+    Python (no compiler at install; scopes ~5x slower)`` with the reason.
+    """
+    from .. import __version__  # at call time: the package imports this module
+
+    if fast is not None:
+        return f"stagebuf {__version__}, arena: compiled (C)"
+    return f"stagebuf {__version__}, arena: pure Python ({_why_python}; scopes ~5x slower)"
+
 
 if TYPE_CHECKING or fast is None:
     from ._fields import AllocationBase, ChunkBase, MemoryBase

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._arena._backend import arena_line
 from ._plot import Panel, PlotUnavailableError, draw, require_matplotlib
 
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         except PlotUnavailableError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    print(arena_line(), flush=True)  # first: every figure below depends on it
     panels: list[Panel | None] = []
     if args.suite in ("arena", "all"):
         from ._arena_bench import run as run_arena
