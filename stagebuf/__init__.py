@@ -28,6 +28,7 @@ from ._errors import (
     StackOverflowError,
     StagerError,
     StagingLimitError,
+    UniformBetweenReservesWarning,
 )
 from ._gl import create_headless_context, load_program, shader_dir, shader_source
 from ._layout import VertexAttribute, VertexLayout
@@ -56,6 +57,7 @@ __all__ = [
     "StagerError",
     "StagerStats",
     "StagingLimitError",
+    "UniformBetweenReservesWarning",
     "VertexAttribute",
     "VertexLayout",
     "attribute_words",

@@ -14,6 +14,7 @@ __all__ = [
     "StackOverflowError",
     "StagerError",
     "StagingLimitError",
+    "UniformBetweenReservesWarning",
 ]
 
 
@@ -67,3 +68,9 @@ class GLError(StagerError):
     def __init__(self, message: str, *, error: str) -> None:
         super().__init__(message)
         self.error = error
+
+
+class UniformBetweenReservesWarning(UserWarning):
+    """A program's uniform changed between two of its ranges in one frame: the draw
+    list sets uniforms at render(), so every range drew with the last value. Pass
+    the value per range (``reserve(..., uniforms=...)``). Said once per stager."""

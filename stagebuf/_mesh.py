@@ -10,7 +10,8 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
-from ._backends._moderngl._gl import check_gl, is_released, make_current
+from ._backends._moderngl._current import on, remember
+from ._backends._moderngl._gl import check_gl, is_released
 from ._errors import StagerError
 from ._layout import VertexLayout
 from ._recording._indices import INDEX_DTYPES, index_dtype
@@ -96,6 +97,7 @@ class Mesh:
             )
         if is_released(ctx):
             raise ValueError("Mesh: ctx was released; make the mesh on a live context.")
+        remember(ctx)  # a window context is known by what is current when it is first met
         self.mode = check_mode(mode, "Mesh")
         self._owned: tuple[Any, ...] = ()  # buffers the mesh made (and frees)
         self._borrowed: tuple[Any, ...] = ()  # Buffers the caller gave (never freed here)
@@ -151,20 +153,22 @@ class Mesh:
         if data is None and index_data is None:
             return  # nothing to upload: no GL call, the current context stays as it was
         try:
-            make_current(ctx)  # the mesh's buffers belong to its context, whatever is current
-            # Empty data still makes a buffer: GL buffers of size 0 are not allowed.
-            if data is not None:
-                self.vertex_buffer = ctx.buffer(data.tobytes() or b"\0" * 4)
-                self._owned += (self.vertex_buffer,)
-            if index_data is not None:
-                self.index_buffer = ctx.buffer(index_data.tobytes() or b"\0" * 4)
-                self._owned += (self.index_buffer,)
-            check_gl(
-                ctx,
-                "Mesh: uploading {} bytes",
-                (0 if data is None else data.nbytes)
-                + (0 if index_data is None else index_data.nbytes),
-            )
+            # The mesh's buffers belong to its context, whatever is current (and that
+            # is current again afterwards).
+            with on(ctx):
+                # Empty data still makes a buffer: GL buffers of size 0 are not allowed.
+                if data is not None:
+                    self.vertex_buffer = ctx.buffer(data.tobytes() or b"\0" * 4)
+                    self._owned += (self.vertex_buffer,)
+                if index_data is not None:
+                    self.index_buffer = ctx.buffer(index_data.tobytes() or b"\0" * 4)
+                    self._owned += (self.index_buffer,)
+                check_gl(
+                    ctx,
+                    "Mesh: uploading {} bytes",
+                    (0 if data is None else data.nbytes)
+                    + (0 if index_data is None else index_data.nbytes),
+                )
         except BaseException:
             self.release()
             raise
@@ -216,9 +220,9 @@ class Mesh:
                 if not is_released(buffer):
                     buffer.mglo = moderngl.InvalidObject()
             return
-        make_current(self.ctx)
-        for buffer in owned:
-            buffer.release()
+        with on(self.ctx):
+            for buffer in owned:
+                buffer.release()
 
     def __repr__(self) -> str:
         state = "released" if self.released else f"{self.vertex_count} vertices"

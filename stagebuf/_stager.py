@@ -23,17 +23,19 @@ from typing import Any
 import numpy as np
 
 from ._arena import Stack, non_negative_int
-from ._errors import StagerError, StagingLimitError
+from ._errors import LayoutMismatchError, StagerError, StagingLimitError
 from ._layout import VertexLayout
 from ._mesh import Mesh
 from ._recording._drawlist import KIND_NAMES, Draw, State
 from ._recording._frame import Frame, RecordedFrame
 from ._recording._indices import index_dtype
 from ._recording._modes import TRIANGLES
-from ._recording._programs import Binding
+from ._recording._programs import Binding, no_attributes_message
 from ._recording._streams import HINT_WINDOW, SizeHint, Stream, forget_layouts
 
 __all__ = ["HINT_WINDOW", "Stager", "StagerStats"]
+
+_WATCHED_FRAMES = 3  # a new stager's frames that watch for uniforms set between reserves
 
 
 @dataclass
@@ -144,6 +146,8 @@ class Stager:
         self._vertex_hint = SizeHint(initial_bytes)
         self._index_hint = SizeHint(4096)
         self._frame: Frame | None = None  # the open frame
+        # Frames whose reserves compare uniform values (UniformBetweenReservesWarning).
+        self._watch_frames = _WATCHED_FRAMES
         self._released = False
         self._draws: list[Draw] = []  # the drawn frame's draws, in drawing order
         self._ranges: list[tuple[int, int]] = []
@@ -245,6 +249,7 @@ class Stager:
                 f"Stager: unknown strategy {strategy!r}; expected one of {', '.join(strategies)}."
             )
         self._refuse_in_frame("Stager.strategy")
+        self._check_usable("Stager.strategy")
         self._uploader.set_strategy(strategy)
 
     # -- public API ----------------------------------------------------------
@@ -282,12 +287,13 @@ class Stager:
             mode = self._backend.check_mode(mode, "render")
         uploader = self._uploader
         slot = uploader.drawn_slot("render()")
-        self._backend.make_current()  # draw on this stager's context, whatever is current
         calls = 0
         try:
-            calls = self._renderer.render(
-                slot, self._draws, self._ranges, mode, uploader.fixed_restart, uploader.slots
-            )
+            # On this stager's context, whatever is current; that is current again after.
+            with self._backend.current():
+                calls = self._renderer.render(
+                    slot, self._draws, self._ranges, mode, uploader.fixed_restart, uploader.slots
+                )
         finally:
             self.stats.draw_calls_last_render = calls
             self.stats.vertex_arrays_created = self._renderer.vertex_arrays_created
@@ -338,10 +344,11 @@ class Stager:
             raise StagerError("release() inside an open frame: end the frame first.")
         if self._backend.is_released():
             self._renderer.forget()  # the context took them with it
+            self._uploader.release()
         else:
-            self._backend.make_current()
-            self._renderer.release()
-        self._uploader.release()
+            with self._backend.current():
+                self._renderer.release()
+                self._uploader.release()
         forget_layouts(self._vertex_stream, self._index_stream)
         self._released = True
         self._draws = []
@@ -419,6 +426,8 @@ class Stager:
         backend = self._backend
         program = backend.check_program(program, where)
         required = backend.describe(program).required()
+        if not required:
+            raise LayoutMismatchError(f"{where}: {no_attributes_message(self.layout)}")
         self.layout.check_attributes({n: s for n, s in required.items() if n in self.layout.names})
         self._programs.add(program)
         return program

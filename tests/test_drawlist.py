@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import stagebuf as sb
+from stagebuf._backends._moderngl._current import current_native
 from stagebuf._gl import load_program
 
 SIZE = 64
@@ -532,12 +533,12 @@ def test_a_program_that_reads_no_attributes_is_refused(ctx: Any) -> None:
         void main() { gl_Position = vec4(float(gl_VertexID) * 0.1, 0.0, 0.0, 1.0); }""",
         fragment_shader=DOT_FS.replace("in vec4 v_color;", "vec4 v_color = vec4(1.0);"),
     )
-    with (
-        sb.Stager(ctx, LAYOUT, bare) as stager,
-        stager.frame() as frame,
-        pytest.raises(sb.LayoutMismatchError, match="reads no vertex attributes"),
-    ):
-        frame.reserve(3)
+    with pytest.raises(sb.LayoutMismatchError, match="Stager: The program reads no vertex attr"):
+        sb.Stager(ctx, LAYOUT, bare)  # refused where it is named, not at the first reserve
+    with sb.Stager(ctx, LAYOUT, load_program(ctx)) as stager, stager.frame() as frame:
+        with pytest.raises(sb.LayoutMismatchError, match="reserve: The program reads no vertex"):
+            frame.reserve(3, program=bare)
+        assert frame.vertex_count == 0
     bare.release()
 
 
@@ -615,7 +616,12 @@ def test_frame_and_render_use_the_stagers_context(
             ctx.__enter__()
             fbo.clear(0.0, 0.0, 0.0, 1.0)
             other.__enter__()  # ... and while drawing
+            before = current_native()
             stager.render()
+            after = current_native()  # what was current is current again
+            assert before is not None and after is not None
+            assert after.context == before.context
+            ctx.__enter__()
             got = grab(fbo)
             uploaded = np.frombuffer(stager.vertex_buffer.read(9 * LAYOUT.stride), LAYOUT.dtype)
             assert uploaded.tobytes() == v.tobytes()

@@ -10,13 +10,14 @@ question about the GPU goes through the stager's backend.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .._arena import non_negative_int
-from .._errors import LayoutMismatchError, StagerError
+from .._errors import LayoutMismatchError, StagerError, UniformBetweenReservesWarning
 from .._layout import VertexLayout
 from ._drawlist import (
     INDEXED,
@@ -42,6 +43,7 @@ __all__ = ["Frame", "RecordedFrame", "check_layer"]
 NDArray = npt.NDArray[Any]
 
 _STATE_CACHE = 256  # checked draw states kept per stager
+_WATCHED_PROGRAMS = 16  # programs a frame compares uniforms of (in a stager's first frames)
 
 # A frame's phases: made by stager.frame() and not yet entered, open, ended.
 _NEW, _OPEN, _ENDED = range(3)
@@ -123,6 +125,7 @@ class Frame:
         "_u2",
         "_vertex_total",
         "_vertices",
+        "_watch",
     )
 
     def __init__(self, stager: Stager) -> None:
@@ -142,6 +145,9 @@ class Frame:
         self._meshes: dict[int, Any] = {}  # meshes checked in this frame, by id
         self._based = False  # a draw starts past its buffer's start: see RecordedFrame
         self._u2 = False  # a draw reads uint16 indices
+        # During a stager's first frames: each program's uniform values at its last
+        # reserve, to catch values set between reserves (see _watch_uniforms).
+        self._watch: dict[Any, dict[str, Any]] | None = {} if stager._watch_frames else None
         self._default = stager._default_state
         # The default program was checked against the layout (once per stager).
         self._default_checked = stager._default_checked
@@ -196,6 +202,8 @@ class Frame:
             state = self._state("reserve", mode, program, layout, uniforms, textures)
         if type(layer) is not int:
             layer = check_layer(layer, "reserve")
+        if self._watch is not None:
+            self._watch_uniforms(state)
         total = self._vertex_total + n
         if self._max_vertices is not None and total > self._max_vertices:
             self._stager._check_limit(total, n, "vertices", self._max_vertices)
@@ -259,6 +267,8 @@ class Frame:
             state = self._state("reserve_indexed", mode, program, layout, uniforms, textures)
         if type(layer) is not int:
             layer = check_layer(layer, "reserve_indexed")
+        if self._watch is not None:
+            self._watch_uniforms(state)
         stager = self._stager
         if self._max_vertices is not None:
             stager._check_limit(self._vertex_total + nv, nv, "vertices", self._max_vertices)
@@ -369,6 +379,8 @@ class Frame:
         )
         if type(layer) is not int:
             layer = check_layer(layer, "reserve_instances")
+        if self._watch is not None:
+            self._watch_uniforms(state)
         binding = stager._pairs.get((state, mesh))
         if binding is None:  # checked once per (state, mesh): the program reads both layouts
             binding = stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
@@ -450,6 +462,8 @@ class Frame:
             reads=_STREAMED,
         )
         layer = check_layer(layer, "reserve_attributes")
+        if self._watch is not None:
+            self._watch_uniforms(state)
         layout = state.layout
         if layout.usage != "v":
             raise ValueError(
@@ -530,6 +544,8 @@ class Frame:
             ) from None
         if type(layer) is not int:
             layer = check_layer(layer, "draw")
+        if self._watch is not None:
+            self._watch_uniforms(state)
         self._ranges.append((0, mesh.draw_count))
         self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1, layer))
         self._u2 = self._u2 or mesh.index_dtype == np.uint16
@@ -616,10 +632,45 @@ class Frame:
         self._phase = _ENDED
         stager = self._stager
         stager._frame = None
+        if stager._watch_frames:
+            stager._watch_frames -= 1
         if self._indices is not None:
             self._indices.release()
         self._vertices.release()
         stager._note_arena()
+
+    def _watch_uniforms(self, state: State) -> None:
+        """Warn once when a program's uniform changed between two reserves of one frame.
+
+        A draw list reads a program's own uniform values at render(), so every
+        range of the frame gets the last value set: the mistake of a port from
+        immediate mode, which sets a uniform before each draw. Watched in a
+        stager's first frames only (it reads the values back), and stops at the
+        first warning.
+        """
+        watch = self._watch
+        assert watch is not None
+        if len(watch) > _WATCHED_PROGRAMS:
+            return
+        stager = self._stager
+        own = stager._backend.uniform_values(state.program)
+        if state.uniforms:  # values given to the range are the range's own
+            own = {k: v for k, v in own.items() if k not in state.uniforms}
+        before = watch.get(state.program)
+        watch[state.program] = own
+        changed = [k for k, v in own.items() if before is not None and before.get(k, v) != v]
+        if changed:
+            stager._watch_frames = 0
+            self._watch = None
+            warnings.warn(
+                f"uniform {changed[0]!r} of a program changed between two of its ranges in "
+                f"one frame: a draw list sets uniforms at render(), so every range of the "
+                f"frame draws with the last value. Give each range its value instead: "
+                f"frame.reserve(..., uniforms={{{changed[0]!r}: value}}) (textures likewise: "
+                f"textures={{unit: texture}}). stagebuf says this once.",
+                UniformBetweenReservesWarning,
+                stacklevel=3,
+            )
 
     def _check_mesh(self, mesh: Any, where: str) -> None:
         """Check a mesh once per frame (a mesh released later in the frame is refused

@@ -15,7 +15,7 @@ import numpy as np
 from .._errors import LayoutMismatchError
 from .._layout import VertexLayout
 
-__all__ = ["Binding", "ProgramInfo", "check_textures", "check_uniforms"]
+__all__ = ["Binding", "ProgramInfo", "check_textures", "check_uniforms", "no_attributes_message"]
 
 # One attribute's bind: (location, bind class, format token, byte offset, normalised).
 Bind = tuple[int, str, str, int, bool]
@@ -177,12 +177,7 @@ class Binding:
         self.instance_binds: tuple[Bind, ...] = ()
         if instance_layout is None:
             if not required:
-                raise LayoutMismatchError(
-                    "The program reads no vertex attributes, so it cannot draw the "
-                    f"layout's vertices.\n  layout attributes:  {_listed(layout)}\n"
-                    "  A program that makes its geometry from gl_VertexID alone needs no "
-                    "stager: draw it with ctx.vertex_array(program, []) directly."
-                )
+                raise LayoutMismatchError(no_attributes_message(layout))
             layout.check_attributes(required)
             self.vertex_format, self.vertex_names = layout.format_for(required)
             self.vertex_binds = _binds(info, layout, self.vertex_names)
@@ -211,6 +206,15 @@ class Binding:
         second_layout = instance_layout if streamed else instance_layout.with_usage("i")
         self.instance_format, self.instance_names = second_layout.format_for(second)
         self.instance_binds = _binds(info, second_layout, self.instance_names)
+
+
+def no_attributes_message(layout: VertexLayout) -> str:
+    return (
+        "The program reads no vertex attributes, so it cannot draw the layout's "
+        f"vertices.\n  layout attributes:  {_listed(layout)}\n  A program that makes "
+        "its geometry from gl_VertexID alone needs no stager: draw it with "
+        "ctx.vertex_array(program, []) directly."
+    )
 
 
 def _binds(info: ProgramInfo, layout: VertexLayout, names: tuple[str, ...]) -> tuple[Bind, ...]:

@@ -16,8 +16,9 @@ import moderngl
 from ..._recording._modes import check_mode as _check_mode
 from ..._recording._programs import ProgramInfo
 from .. import Caps
+from ._current import on, remember
 from ._draws import Renderer
-from ._gl import check_gl, is_released, make_current
+from ._gl import check_gl, is_released
 from ._uploads import ORPHAN_LIMIT_BYTES, STRATEGIES, Uploader
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
     "ModernglBackend",
     "check_gl",
     "is_released",
-    "make_current",
 ]
 
 # GL scalar types of vertex attributes: GL_FLOAT, GL_INT, GL_UNSIGNED_INT, GL_DOUBLE.
@@ -62,6 +62,7 @@ class ModernglBackend:
             base_instance_needs=f"GL 4.2; this context is {version}",
         )
         self.texture_units = int(ctx.max_texture_units) if not is_released(ctx) else 0
+        remember(ctx)  # a window context is known by what is current when it is first met
         self.infos: dict[Any, ProgramInfo] = {}  # program -> what it reads
 
     # -- questions of the recording layer ----------------------------------
@@ -90,6 +91,11 @@ class ModernglBackend:
         if info is None:
             info = self.infos[program] = describe(program)
         return info
+
+    def uniform_values(self, program: Any) -> dict[str, Any]:
+        """The program's own uniform values, read back from GL (samplers' units too)."""
+        with on(self.ctx):  # read the stager's program on its own context
+            return {name: program[name].value for name in self.describe(program).uniforms}
 
     def texture_problem(self, texture: Any) -> str | None:
         if getattr(texture, "ctx", self.ctx) is not self.ctx:
@@ -130,8 +136,10 @@ class ModernglBackend:
     def is_released(self) -> bool:
         return is_released(self.ctx)
 
-    def make_current(self) -> None:
-        make_current(self.ctx)
+    def current(self) -> on:
+        """``with backend.current():`` runs GL calls on this context and then makes
+        current again what was current before (StagerError when it cannot)."""
+        return on(self.ctx)
 
 
 def describe(program: Any) -> ProgramInfo:

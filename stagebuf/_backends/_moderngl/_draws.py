@@ -9,6 +9,7 @@ from typing import Any
 
 from ..._errors import StagerError
 from ..._recording._drawlist import INDEXED, INSTANCED, MESH, PLAIN, STREAMED, Draw
+from ..._recording._modes import PATCHES
 from ..._recording._programs import Binding
 from ._slots import Slot
 
@@ -75,7 +76,12 @@ class Renderer:
                 state = draw.state
                 if state.uniforms or state.textures or uniforms.saved:
                     uniforms.apply(state.program, state.uniforms, state.textures)
-                if draw.kind == PLAIN and mode is None and draw.command < 0:  # the common draw
+                if (
+                    draw.kind == PLAIN
+                    and mode is None
+                    and draw.command < 0
+                    and state.mode != PATCHES
+                ):  # the common draw
                     vao = vaos.get((state.program, state.layout, False))
                     if vao is None:
                         vao = self._vao(slot, draw, slots)
@@ -83,15 +89,30 @@ class Renderer:
                     calls += 1
                     continue
                 vao = self._vao(slot, draw, slots)
+                drawn = state.mode if mode is None else mode
                 if mode is None or draw.kind >= INSTANCED:
-                    calls += self._draw(slot, vao, draw, state.mode if mode is None else mode)
-                    continue
-                calls += self._draw_ranges(slot, vao, draw, ranges, mode)
+                    calls += self._draw(slot, vao, draw, drawn)
+                else:
+                    calls += self._draw_ranges(slot, vao, draw, ranges, mode)
+                if drawn == PATCHES:
+                    self._check_patches()
         finally:
             uniforms.restore()
             if fixed_restart:
                 self.ctx.disable_direct(FIXED_RESTART)
         return calls
+
+    def _check_patches(self) -> None:
+        """GL refuses PATCHES from a program without a tessellation stage, silently
+        (GL_INVALID_OPERATION, nothing drawn); moderngl cannot say which programs have
+        one before a draw, so the first such draw says so."""
+        if self.ctx.error == "GL_INVALID_OPERATION":
+            raise StagerError(
+                "render(): a draw in mode PATCHES was refused by GL (GL_INVALID_OPERATION): "
+                "PATCHES needs a program with a tessellation stage (tess_control_shader / "
+                "tess_evaluation_shader); draw this range in another mode, or with such a "
+                "program."
+            )
 
     def release(self) -> None:
         for vao in self.mesh_vaos.values():

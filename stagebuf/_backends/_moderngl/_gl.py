@@ -7,13 +7,7 @@ from typing import Any
 
 from ..._errors import GLError
 
-__all__ = ["check_gl", "is_released", "make_current"]
-
-
-def make_current(ctx: Any) -> None:
-    """Make ``ctx`` the current GL context (it stays current afterwards: moderngl's
-    standalone contexts restore no previous one on exit)."""
-    ctx.__enter__()
+__all__ = ["check_gl", "is_released"]
 
 
 def is_released(obj: object) -> bool:

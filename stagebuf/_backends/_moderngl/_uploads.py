@@ -19,7 +19,8 @@ from ..._errors import StagerError
 from ..._recording._drawlist import INDEXED, INSTANCED, MESH, PLAIN, STREAMED
 from ..._recording._frame import RecordedFrame
 from ..._recording._streams import Stream
-from ._gl import check_gl, is_released, make_current
+from ._current import on
+from ._gl import check_gl, is_released
 from ._slots import Slot, grown, shrinks
 
 if TYPE_CHECKING:
@@ -99,12 +100,16 @@ class Uploader:
         then render() refuses to draw it (see ``lost``).
         """
         fixed_restart = self._commands(frame, index_dtype)
+        # Upload into this stager's buffers, whatever context is current, and put that back.
+        with on(self.ctx):
+            return self._upload(frame, fixed_restart)
+
+    def _upload(self, frame: RecordedFrame, fixed_restart: bool) -> int:
+        ctx = self.ctx
         verts = frame.vertices
         idx = frame.indices
         vbytes = verts.nbytes
         ibytes = 0 if idx is None else idx.nbytes
-        ctx = self.ctx
-        make_current(ctx)  # upload into this stager's buffers, whatever context is current
         slot = self.slots[self.next_slot]
         shared = slot is self.drawn  # one slot: the frame on screen lives in it
         vbo = ibo = None
@@ -162,13 +167,13 @@ class Uploader:
         released = 0
         if is_released(self.ctx):
             return released
-        make_current(self.ctx)
-        for slot in self.slots:
-            if slot is self.drawn:
-                slot.shrink = True
-            else:
-                released += slot.nbytes()
-                slot.release()
+        with on(self.ctx):
+            for slot in self.slots:
+                if slot is self.drawn:
+                    slot.shrink = True
+                else:
+                    released += slot.nbytes()
+                    slot.release()
         return released
 
     def release(self) -> None:
@@ -185,9 +190,9 @@ class Uploader:
             for slot in slots:
                 slot.forget()
             return
-        make_current(self.ctx)
-        for slot in slots:
-            slot.release()
+        with on(self.ctx):
+            for slot in slots:
+                slot.release()
 
     def _commands(self, frame: RecordedFrame, index_dtype: np.dtype[Any]) -> bool:
         """Write an indirect draw command for each draw that starts past the buffer's
