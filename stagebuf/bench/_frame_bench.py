@@ -1,5 +1,6 @@
 """Whole-frame workloads of ``python -m stagebuf.bench staging``: a mixed frame like a
-real app's, instanced sprites, and the cost of one ``reserve`` call.
+real app's and instanced sprites (the cost of one ``reserve`` call is in
+``_small_frames_bench``).
 
 The mixed frame's triangles are the particle workload of the triangle tables;
 lines, points and the HUD drift linearly with time.
@@ -34,8 +35,7 @@ SPRITE = VertexLayout(in_offset="2f", in_color="4f1")
 GOAL_MIXED_VS_HAND = 1.15
 GOAL_SPRITES_VS_HAND = 1.1
 GOAL_SPRITES_VS_EXPANDED = 2.0
-GOAL_RESERVE_NS = 1000
-FRAME_CASES = 3  # progress lines: the mixed frame, the sprites, the reserve call
+FRAME_CASES = 2  # progress lines: the mixed frame, the sprites
 
 _POINT_VS = """#version 330 core
 in vec2 in_pos; in vec4 in_color; uniform float u_size; out vec4 v_color;
@@ -322,40 +322,11 @@ def _sprite_rows(ctx: Any, frames: int, repeats: int) -> None:
     mesh.release()
 
 
-def _reserve_cost(ctx: Any, program: Any, repeats: int) -> None:
-    calls = 10_000
-    stager = Stager(ctx, LAYOUT, program, strategy="write")
-    best = {"reserve(3)": float("inf"), "reserve(2, mode=LINES)": float("inf")}
-    for _ in range(repeats):
-        for label in best:
-            kwargs: dict[str, Any] = {"mode": moderngl.LINES} if "mode" in label else {}
-            n = 2 if kwargs else 3
-            with stager.frame() as frame:
-                reserve = frame.reserve
-                for _ in range(calls // 10):  # the first slice grows to the frame once
-                    reserve(n, **kwargs)
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    reserve(n, **kwargs)
-                elapsed = time.perf_counter() - t0
-            best[label] = min(best[label], elapsed / calls * 1e9)
-    stager.render()
-    print()
-    print(f"one reserve call (best of {repeats} frames of {calls:,} calls, merged into one draw):")
-    for label, ns in best.items():
-        goal = f"goal < {GOAL_RESERVE_NS} ns: {'met' if ns < GOAL_RESERVE_NS else 'MISSED'}"
-        print(f"{label:>26} {ns:8.0f} ns  {goal if label == 'reserve(3)' else ''}")
-    print(f"{'draws':>26} {stager.stats.draw_calls_last_render:8d}")
-    stager.release()
-
-
-def run_frames(ctx: Any, program: Any, *, quick: bool, progress: Progress) -> None:
-    """Print the mixed-frame, instanced-sprite and reserve-cost tables (FRAME_CASES cases)."""
+def run_frames(ctx: Any, *, quick: bool, progress: Progress) -> None:
+    """Print the mixed-frame and instanced-sprite tables (FRAME_CASES cases)."""
     ctx.enable(moderngl.PROGRAM_POINT_SIZE)
     frames, repeats = (10, 2) if quick else (40, 5)
     with progress.case("mixed frame"):
         _mixed_rows(ctx, frames, repeats)
     with progress.case("instanced sprites"):
         _sprite_rows(ctx, frames, repeats)
-    with progress.case("one reserve call"):
-        _reserve_cost(ctx, program, 3 if quick else 20)

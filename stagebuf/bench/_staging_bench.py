@@ -38,6 +38,7 @@ from .._gl import create_headless_context, load_program
 from .._layout import VertexLayout
 from .._scene import ParticleField, TriangleField
 from ._frame_bench import FRAME_CASES, run_frames
+from ._pack_bench import FORMATS, run_pack_rows
 from ._plot import Panel, Series
 from ._progress import Progress
 from ._small_frames_bench import SMALL_FRAME_CASES, run_small_frames
@@ -237,6 +238,7 @@ def run(quick: bool = False, *, sweep: bool = False) -> Panel | None:
     and whole frames. ``sweep``: also measure the sizes between, for the plot's panel."""
     extra = len(set(SWEEP_SIZES) - set(SIZES)) if sweep else 0
     cases = len(WORKLOADS) * len(SIZES) + len(SIZES) + FRAME_CASES + SMALL_FRAME_CASES
+    cases += len(FORMATS)
     progress = Progress("staging", cases + extra)
     ctx = create_headless_context()
     program = load_program(ctx)
@@ -250,8 +252,10 @@ def run(quick: bool = False, *, sweep: bool = False) -> Panel | None:
         for workload, make in WORKLOADS.items()
     }
     _strategies(ctx, program, quick, progress)
-    run_frames(ctx, program, quick=quick, progress=progress)
+    run_frames(ctx, quick=quick, progress=progress)
     run_small_frames(ctx, quick=quick, progress=progress)
+    print()
+    run_pack_rows(quick, progress=progress)
     panel = _sweep_panel(ctx, program, figures["particles"], quick, progress) if sweep else None
     program.release()
     ctx.release()
