@@ -49,7 +49,8 @@ def as_dtype(dtype: Any, what: str) -> np.dtype[Any]:
         dt: np.dtype[Any] = np.dtype(dtype)
     except (ValueError, OverflowError) as err:
         if "C int" in str(err):  # numpy's size limit: every overflow says "C int"
-            raise ValueError(
+            # TypeError, as for every spec np.dtype() refuses (callers catch one type).
+            raise TypeError(
                 f"{what}: dtype {dtype!r} is too large: numpy keeps a dtype's size, field "
                 f"offsets and subarray dimensions below 2**31 ({err}); put the count in "
                 f"the shape instead, e.g. uninit_slice(n, 'u1') for n bytes."
