@@ -14,6 +14,7 @@ from ._backends._moderngl._current import on, remember
 from ._backends._moderngl._gl import check_gl, is_released
 from ._errors import StagerError
 from ._layout import VertexLayout
+from ._pack import copy_records, record_count
 from ._recording._indices import INDEX_DTYPES, index_dtype
 from ._recording._modes import check_mode
 
@@ -333,11 +334,10 @@ def _vertex_data(vertices: Any, layout: VertexLayout | None) -> tuple[VertexLayo
     if array.dtype == layout.dtype or (array.dtype == np.uint8 and array.ndim == 1):
         # Records of the layout itself, or raw bytes of whole vertices.
         return layout, _whole_records(array, layout)
-    out = (
-        _from_fields(array, layout)
-        if array.dtype.fields is not None
-        else _from_columns(array, layout)
-    )
+    # Other records or plain numbers: converted attribute by attribute, by the one
+    # lossless rule write_records applies (a fraction or a value out of range raises).
+    out = np.zeros(record_count(array, layout.dtype, where="Mesh"), layout.dtype)
+    copy_records(out, array, where="Mesh")
     return layout, out
 
 
@@ -349,62 +349,6 @@ def _whole_records(array: Any, layout: VertexLayout) -> Any:
         )
     flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
     return flat.view(layout.dtype)
-
-
-def _from_fields(array: Any, layout: VertexLayout) -> Any:
-    """Records with the layout's field names (other types or offsets): copied field by field."""
-    names = set(array.dtype.names)
-    if names != set(layout.names):
-        raise TypeError(
-            f"Mesh: the vertices' fields {sorted(names)} are not the layout's "
-            f"{sorted(layout.names)}."
-        )
-    out = np.zeros(array.size, layout.dtype)
-    for name in layout.names:
-        _copy_checked(array[name].reshape(array.size, -1), out, name, layout)
-    return out
-
-
-def _from_columns(array: Any, layout: VertexLayout) -> Any:
-    """Numbers: all components of each vertex in the layout's order, on the last axis
-    (shape ``(..., C)``) or flat (shape ``(n * C,)``)."""
-    width = sum(a.components for a in layout.attributes)
-    fits = array.ndim > 0 and (
-        array.shape[-1] == width or (array.ndim == 1 and array.size % width == 0)
-    )
-    if array.dtype.kind not in "biuf" or not fits:
-        raise TypeError(
-            f"Mesh: vertices of dtype {array.dtype} and shape {array.shape} do not fit "
-            f"{layout!r}: pass a structured array of its dtype, raw bytes, or numbers "
-            f"with {width} components per vertex (shape (n, {width}) or flat (n * {width},))."
-        )
-    rows = array.reshape(-1, width)
-    out = np.zeros(len(rows), layout.dtype)
-    column = 0
-    for attr in layout.attributes:
-        _copy_checked(rows[:, column : column + attr.components], out, attr.name, layout)
-        column += attr.components
-    return out
-
-
-def _copy_checked(values: Any, out: Any, name: str, layout: VertexLayout) -> None:
-    """Copy one attribute's values, refusing a cast that would change them."""
-    target = out.dtype.fields[name][0].base
-    integers = values.dtype.kind in "biu" and target.kind in "iu"  # the range check decides
-    if not integers and not np.can_cast(values.dtype, target, "same_kind"):
-        raise TypeError(
-            f"Mesh: attribute {name!r} of {layout!r} holds {target}; values of "
-            f"{values.dtype} would lose their fraction or sign."
-        )
-    if target.kind in "iu" and values.size:
-        info = np.iinfo(target)
-        low, high = values.min(), values.max()
-        if low < info.min or high > info.max:
-            raise ValueError(
-                f"Mesh: attribute {name!r} holds {target} ({info.min}..{info.max}); got "
-                f"values from {low} to {high}."
-            )
-    out[name] = values.reshape(out[name].shape)
 
 
 def _index_type(value: object) -> np.dtype[Any]:

@@ -355,7 +355,8 @@ def copy_records(verts: NDArray, values: Any, *, where: str) -> None:
     plan = _RECORDS.get(verts.dtype) or _records_plan(verts.dtype, where)
     arr = as_values(values)
     if (
-        arr.dtype == plan.whole  # e.g. (n, 5) float32 into "3f 2f": the bytes of the records
+        plan.whole is not None  # (numpy takes a dtype == None for float64)
+        and arr.dtype == plan.whole  # e.g. (n, 5) float32 into "3f 2f": the records' bytes
         and arr.size == verts.size * plan.width
         and (arr.ndim == 1 or arr.shape[-1] == plan.width)
     ):

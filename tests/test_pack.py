@@ -550,3 +550,17 @@ def test_records_bench_rows_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "write_records vs numpy by hand, 20 records" in out
     assert "verts.view(np.float32).reshape(-1, 5)[:] = values" in out
+
+
+def test_float64_numbers_into_a_mixed_layout_are_checked_not_copied_as_bytes() -> None:
+    """numpy takes ``dtype == None`` for float64: float64 rows must not take the
+    whole-record path of an all-float32 layout when the layout is mixed."""
+    layout = sb.VertexLayout(in_pos="2f", in_color="4f1")
+    verts = np.zeros(2, layout.dtype)
+    rows = np.array([[1, -1, 255, 0, 10, 255], [-1, 1, 1, 2, 3, 4]], np.float64)
+    with pytest.raises(TypeError, match=r"in_color"):
+        sb.write_records(verts, rows)
+    assert not verts.tobytes().strip(b"\0")  # nothing written
+    sb.write_records(verts, rows.astype(np.int64))
+    assert verts["in_color"].tolist() == [[255, 0, 10, 255], [1, 2, 3, 4]]
+    assert verts["in_pos"].tolist() == [[1, -1], [-1, 1]]
