@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._arena import Stack, non_negative_int
+from ._backends import for_context
 from ._errors import LayoutMismatchError, StagerError, StagingLimitError
 from ._layout import VertexLayout
 from ._mesh import Mesh
@@ -82,8 +83,8 @@ class Stager:
 
     GL buffers grow only at frame boundaries, to the next power of two at least
     twice their size; vertex arrays are cached per (GL buffer, program, layout),
-    so a steady workload creates no GL object. Ending a frame and ``render()``
-    make the stager's context current and leave it current.
+    so a steady workload creates no GL object. Every GL call runs on the
+    stager's own context, and what was current before is current again after.
     """
 
     def __init__(
@@ -101,8 +102,6 @@ class Stager:
         initial_vertices: int = 1024,
         stack: Stack | None = None,
     ) -> None:
-        from ._backends import for_context
-
         backend = for_context(ctx, "Stager")
         if not isinstance(layout, VertexLayout):
             raise TypeError(
