@@ -229,6 +229,8 @@ def _run_soak(
     if not traced:
         tracemalloc.start()  # numpy reports its data buffers to tracemalloc too
     traced_start = tracemalloc.get_traced_memory()[0]
+    gc.collect()
+    objects_start = len(gc.get_objects())
     warm_frames = soak.frames
     warm_seconds = soak.seconds
 
@@ -240,6 +242,8 @@ def _run_soak(
         done += n
         samples.append(_rss_probe(soak))
     traced_growth = tracemalloc.get_traced_memory()[0] - traced_start
+    gc.collect()
+    objects_growth = len(gc.get_objects()) - objects_start
     if not traced:
         tracemalloc.stop()
     end_counters = soak.counters()
@@ -274,6 +278,7 @@ def _run_soak(
     )
     figure(f"soak rss samples every {sample_every} frames, MiB from start: {trace}")
     figure(f"soak python+numpy traced memory growth={traced_growth} B")
+    figure(f"soak python objects growth={objects_growth}")
     figure(
         f"soak buffers_created={stats.buffers_created} (after warm-up {warm_counters[0]}) "
         f"vertex_arrays_created={stats.vertex_arrays_created} (after warm-up {warm_counters[1]})"
@@ -309,8 +314,11 @@ def _run_soak(
         "growths, thread stack growths)"
     )
     assert traced_growth < 256 * 1024, f"Python/numpy memory grew by {traced_growth} bytes"
-    if len(samples) >= 6:  # the long run: enough samples for a floor
-        assert floor_growth < 4 * MiB, f"RSS floor grew by {floor_growth / MiB:.2f} MiB"
+    # Figures of this process, not of the machine: the RSS above swings by tens
+    # of MiB with how llvmpipe's rasterizer threads are scheduled (a loaded
+    # 2-core machine once failed a 4 MiB bound on its floor), so it is reported,
+    # not asserted. A leak of one object (or 13 bytes) a frame fails here.
+    assert objects_growth < soak_frames // 20, f"{objects_growth} more Python objects"
     # Both the stager's arena and the thread stack (the scene's temporaries) trim back.
     assert cap_after[0] <= 2 * need_stager, (cap_after[0], need_stager)
     assert cap_after[1] <= 2 * need_local, (cap_after[1], need_local)
