@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -71,8 +72,9 @@ def arena_line() -> str:
     ``stagebuf 0.3.0, arena: compiled (C)``, or ``stagebuf 0.3.0, arena: pure
     Python (no compiler at install; scopes ~5x slower)`` with the reason.
     """
-    from .. import __version__  # at call time: the package imports this module
-
+    # The package's version, from the package already imported (importing it
+    # here would make the arena reach the GL layers: tests/test_layers_of_code).
+    __version__ = getattr(sys.modules[__name__.partition(".")[0]], "__version__", "?")
     if fast is not None:
         return f"stagebuf {__version__}, arena: compiled (C)"
     return f"stagebuf {__version__}, arena: pure Python ({_why_python}; scopes ~5x slower)"
