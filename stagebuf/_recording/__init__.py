@@ -13,3 +13,7 @@ In data-flow order:
 
 Nothing here imports moderngl (tests/test_layers_of_code.py checks it).
 """
+
+from ._frame import BACKEND
+
+__all__ = ["BACKEND"]

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from .._arena import non_negative_int
 from .._errors import LayoutMismatchError, StagerError, UniformBetweenReservesWarning
 from .._layout import VertexLayout
+from . import _backend
 from ._drawlist import (
     INDEXED,
     INSTANCED,
@@ -38,7 +39,7 @@ from ._streams import Stream
 if TYPE_CHECKING:
     from .._stager import Stager
 
-__all__ = ["Frame", "RecordedFrame", "check_layer"]
+__all__ = ["BACKEND", "Frame", "RecordedFrame", "check_layer"]
 
 NDArray = npt.NDArray[Any]
 
@@ -122,6 +123,7 @@ class Frame:
         "_phase",
         "_ranges",
         "_stager",
+        "_states",
         "_u2",
         "_vertex_total",
         "_vertices",
@@ -151,6 +153,9 @@ class Frame:
         self._default = stager._default_state
         # The default program was checked against the layout (once per stager).
         self._default_checked = stager._default_checked
+        self._states = (
+            stager._states
+        )  # checked states by options (the stager clears, never rebinds)
         self._phase = _NEW
 
     @property
@@ -187,6 +192,9 @@ class Frame:
         reserved is lost), :class:`LayoutMismatchError` when the program reads an
         attribute the layout lacks, and :class:`StagerError` outside an open frame.
         """
+        # The reference: where the compiled recording runs (see _backend), its
+        # Frame.reserve does the common case of this method in C and calls this one,
+        # as _reserve_slow, for everything else. Keep the two in step (_fast.c).
         if self._phase != _OPEN:
             self._refuse("reserve()")
         n = (
@@ -226,6 +234,8 @@ class Frame:
                 return view
         self._push(Draw(PLAIN, state, first, n, None, len(ranges) - 1, layer))
         return view
+
+    _reserve_slow = reserve
 
     def reserve_indexed(
         self,
@@ -713,7 +723,7 @@ class Frame:
         their options, in a loop or frame after frame, check them once.
         """
         stager = self._stager
-        states = stager._states
+        states = self._states
         try:
             key: Any = (mode, program, layout, reads)
             if uniforms or textures:
@@ -785,6 +795,12 @@ class Frame:
             stager._states.clear()  # programs made and dropped per frame: keep it bounded
         stager._states[key] = state
         return state
+
+
+# The compiled Frame.reserve, where it runs (BACKEND "c"); the constants are the
+# phase of an open frame, the plain draw kind and what a vertex range's layout feeds.
+BACKEND = _backend.install(Frame, Draw, State, Stream, _OPEN, PLAIN, _VERTICES)
+"""``"c"`` or ``"python"``: which Frame.reserve this process runs."""
 
 
 def check_layer(layer: object, where: str) -> int:
