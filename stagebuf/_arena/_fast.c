@@ -167,13 +167,14 @@ memory_clear(MemoryBase *self)
 }
 
 /* The thread's Memory, per OS thread: the thread state whose Memory is cached
- * (its unique id, never re-used; 0: none) and a strong reference to it, so the
- * cached Memory lives as long as the cache names it, whatever frees what in
- * which order while a thread ends (a finalizer run by the thread's teardown
- * may make a scope after its thread-locals, and the stack, let go of it;
- * another thread's garbage collection cannot free it under the cache). The
- * thread state's dict holds a CacheOwner whose death (when the thread state
- * is cleared, on that thread) lets go of the reference. */
+ * (its unique id, never re-used; 0: none) and the Memory, borrowed from a
+ * holder that keeps it alive for as long as that thread state exists: its
+ * CacheOwner (in the thread state's dict), then, once the state is being
+ * cleared (the thread ends), the `ending` dict until the state is gone. So
+ * whatever frees what in which order while a thread ends, a finalizer run by
+ * its teardown gets its own stack, and another thread's garbage collection
+ * cannot free it under the cache (a borrowed pointer whose holder was the
+ * stack itself could meet freed memory: a segfault). */
 static THREAD_LOCAL uint64_t cached_thread_id;
 static THREAD_LOCAL PyObject *cached_memory;
 
@@ -601,31 +602,45 @@ static PyObject *python_uninit;    /* the Python uninit_slice: everything else *
 
 static int cache_per_thread;       /* whether the thread's Memory may be cached */
 
-/* -- CacheOwner: lets go of a thread's cached Memory when its thread state is
- * cleared. Not tracked by the garbage collector and holding no references, it
- * dies exactly when the thread state's dict lets go of it: on the thread
- * that clears the state (the ending thread itself). Cleared from another OS
- * thread (the interpreter's end, a fork), it finds another cache there and
- * leaves it alone. */
+/* Memories of thread states being cleared, by thread-state id: held until the
+ * state is gone from the interpreter (see sweep_ending). */
+static PyObject *ending;
+
+/* -- CacheOwner: holds the cached Memory of one thread state, from the thread
+ * state's dict. Not tracked by the garbage collector, it dies exactly when
+ * that dict lets go of it (the state is cleared), and hands the Memory on to
+ * `ending`, where it stays for the rest of the state's teardown. */
 typedef struct {
     PyObject_HEAD
-    uint64_t thread_id; /* the thread state whose cache entry this owns */
+    uint64_t thread_id; /* the thread state whose Memory this holds */
+    PyObject *memory;   /* its Memory (a strong reference), or NULL */
 } CacheOwner;
 
 static void
 forget_cached_memory(void)
 {
-    PyObject *old = cached_memory;
-    cached_memory = NULL;
+    cached_memory = NULL; /* borrowed: nothing to release */
     cached_thread_id = 0;
-    Py_XDECREF(old); /* last: its death may run Python code (and cache again) */
 }
 
 static void
 cache_owner_dealloc(CacheOwner *self)
 {
-    if (cached_thread_id == self->thread_id) {
-        forget_cached_memory();
+    PyObject *memory = self->memory;
+    self->memory = NULL;
+    if (memory != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *key = PyLong_FromUnsignedLongLong(self->thread_id);
+        if (key == NULL || ending == NULL || PyDict_SetItem(ending, key, memory) < 0) {
+            PyErr_Clear(); /* cannot keep it: no cache may borrow it any more */
+            if (cached_thread_id == self->thread_id) {
+                forget_cached_memory();
+            }
+        }
+        Py_XDECREF(key);
+        Py_DECREF(memory); /* `ending` holds it now, or it may go */
+        PyErr_Restore(type, value, tb);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -633,11 +648,47 @@ cache_owner_dealloc(CacheOwner *self)
 static PyTypeObject CacheOwner_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "stagebuf._arena._fast.CacheOwner",
-    .tp_doc = "Lets go of a thread's cached stack when its thread state is cleared.",
+    .tp_doc = "Holds a thread state's cached stack; hands it on when the state is cleared.",
     .tp_basicsize = sizeof(CacheOwner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_dealloc = (destructor)cache_owner_dealloc,
 };
+
+/* Let go of the Memories in `ending` whose thread state no longer exists (its
+ * thread runs no more Python code, so no cache can use them). Runs on each
+ * cache miss: once per new thread. */
+static int
+sweep_ending(void)
+{
+    if (ending == NULL || PyDict_GET_SIZE(ending) == 0) {
+        return 0;
+    }
+    PyObject *gone = PyList_New(0);
+    if (gone == NULL) {
+        return -1;
+    }
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(ending, &pos, &key, &value)) {
+        unsigned long long id = PyLong_AsUnsignedLongLong(key);
+        int live = 0;
+        for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL && !live;
+             t = PyThreadState_Next(t)) {
+            live = PyThreadState_GetID(t) == id;
+        }
+        if (!live && PyList_Append(gone, key) < 0) {
+            Py_DECREF(gone);
+            return -1;
+        }
+    }
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gone) && !failed; i++) {
+        failed = PyDict_DelItem(ending, PyList_GET_ITEM(gone, i)) < 0; /* may run Python code */
+    }
+    Py_DECREF(gone);
+    return failed ? -1 : 0;
+}
 
 /* The calling thread's Memory (a new reference): thread_memory()'s answer,
  * cached per thread state when `thread_memory` answers per OS thread (the
@@ -651,15 +702,21 @@ memory_of_thread(void)
     if (id == cached_thread_id) { /* never 0: ids start at 1 */
         return Py_NewRef(cached_memory);
     }
+    if (sweep_ending() < 0) {
+        return NULL;
+    }
     PyObject *memory = PyObject_CallNoArgs(thread_memory);
     if (memory == NULL || !cache_per_thread) {
         return memory;
     }
     PyObject *tdict = PyThreadState_GetDict();
     if (tdict == NULL) {
-        return memory; /* no dict to own the entry: not cached */
+        return memory; /* no dict to hold the owner: not cached */
     }
     PyObject *owner = PyDict_GetItemWithError(tdict, str_thread_key);
+    if (owner != NULL && Py_TYPE(owner) != &CacheOwner_Type) {
+        return memory; /* the key taken by something else: not cached */
+    }
     if (owner == NULL) {
         if (PyErr_Occurred()) {
             Py_DECREF(memory);
@@ -671,15 +728,18 @@ memory_of_thread(void)
             return NULL;
         }
         made->thread_id = id;
+        made->memory = NULL;
         int failed = PyDict_SetItem(tdict, str_thread_key, (PyObject *)made);
-        Py_DECREF(made);
+        owner = (PyObject *)made;
+        Py_DECREF(made); /* the dict holds it */
         if (failed) {
             Py_DECREF(memory);
             return NULL;
         }
     }
-    PyObject *old = cached_memory;
-    cached_memory = Py_NewRef(memory);
+    PyObject *old = ((CacheOwner *)owner)->memory;
+    ((CacheOwner *)owner)->memory = Py_NewRef(memory);
+    cached_memory = memory; /* borrowed from the owner */
     cached_thread_id = id;
     Py_XDECREF(old); /* after the cache is whole again: this may run Python code */
     return memory;
@@ -849,6 +909,9 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     cache_per_thread = per_thread;
     if (!per_thread) {
         forget_cached_memory();
+    }
+    if (ending == NULL && (ending = PyDict_New()) == NULL) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
