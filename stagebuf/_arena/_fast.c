@@ -623,6 +623,8 @@ forget_cached_memory(void)
     cached_thread_id = 0;
 }
 
+static int sweep_ending(void);
+
 static void
 cache_owner_dealloc(CacheOwner *self)
 {
@@ -640,6 +642,9 @@ cache_owner_dealloc(CacheOwner *self)
         }
         Py_XDECREF(key);
         Py_DECREF(memory); /* `ending` holds it now, or it may go */
+        if (sweep_ending() < 0) { /* the ones gone before: only ending ones stay */
+            PyErr_Clear();
+        }
         PyErr_Restore(type, value, tb);
     }
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -656,7 +661,7 @@ static PyTypeObject CacheOwner_Type = {
 
 /* Let go of the Memories in `ending` whose thread state no longer exists (its
  * thread runs no more Python code, so no cache can use them). Runs on each
- * cache miss: once per new thread. */
+ * cache miss (a new thread) and as each thread state is cleared. */
 static int
 sweep_ending(void)
 {

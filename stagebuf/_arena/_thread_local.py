@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
@@ -44,8 +45,41 @@ def _memory() -> Memory:
     try:
         return _local.memory  # type: ignore[no-any-return]
     except AttributeError:
-        thread_stack()
-        return _local.memory  # type: ignore[no-any-return]
+        return thread_stack()._memory
+
+
+class _Owner:
+    """Kept in a thread's ``_local`` with its stack; when the thread's locals die
+    (its teardown), it hands the stack to ``_ending`` for the rest of it.
+
+    A finalizer run later in that teardown (a thread-local first used after the
+    stack) then gets the thread's own stack. A new one stored in ``_local``
+    there would be kept by a thread-local dict that CPython re-makes while it
+    clears the thread state and never frees: one leaked stack a thread.
+    """
+
+    __slots__ = ("ident", "stack", "thread")
+
+    def __init__(self, ident: int, thread: threading.Thread, stack: Stack) -> None:
+        self.ident = ident
+        self.thread = thread
+        self.stack = stack
+
+    def __del__(self) -> None:
+        for ident, (thread, _) in list(_ending.items()):
+            if not thread.is_alive():  # gone: so the table holds the ending ones only
+                _ending.pop(ident, None)
+        _ending[self.ident] = (self.thread, self.stack)
+
+
+# Stacks of threads whose locals died, by thread ident: used while the thread
+# is still alive (its teardown), dropped once it is gone (when the next thread
+# ends or gets its ident).
+_ending: dict[int, tuple[threading.Thread, Stack]] = {}
+# Whether `_local` is the interpreter's own thread-local (gevent's monkey-patching
+# replaces it, and _thread._local, with a per-greenlet one: the type's module tells).
+_OS_THREAD_LOCAL = type(_local).__module__ == "_thread" and type(_local).__name__ == "_local"
+_DUMMY_THREAD: Any = getattr(threading, "_DummyThread", ())
 
 
 def thread_stack() -> Stack:
@@ -57,8 +91,23 @@ def thread_stack() -> Stack:
     try:
         return _local.stack  # type: ignore[no-any-return]
     except AttributeError:
-        _local.stack, _local.memory = new_thread_stack(_env_checked())
-        return _local.stack  # type: ignore[no-any-return]
+        pass
+    ident = get_ident()
+    ending = _ending.pop(ident, None)
+    if ending is not None:
+        thread, stack = ending
+        if thread.is_alive():  # its teardown: the stack is not stored again
+            _ending[ident] = ending
+            return stack
+    stack, memory = new_thread_stack(_env_checked())
+    _local.stack, _local.memory = stack, memory
+    thread = threading.current_thread()
+    if _OS_THREAD_LOCAL and not isinstance(thread, _DUMMY_THREAD):
+        # Only threads that threading started: their is_alive() ends with the
+        # thread state. (A thread that Python did not start is a _DummyThread,
+        # alive for ever; gevent's greenlets have no teardown of this kind.)
+        _local.owner = _Owner(ident, thread, stack)
+    return stack
 
 
 @overload
@@ -165,7 +214,5 @@ if fast is not None and not TYPE_CHECKING:
     # path asks _memory every time, so each greenlet gets the stack the Python
     # path gives it.
     python_uninit_slice = uninit_slice  # the reference (tests compare the two)
-    # (gevent replaces _thread._local as well: the type's own module tells.)
-    _per_thread = type(_local).__module__ == "_thread" and type(_local).__name__ == "_local"
-    fast.configure(PLAIN_DTYPES, SliceScope, _memory, python_uninit_slice, _per_thread)
+    fast.configure(PLAIN_DTYPES, SliceScope, _memory, python_uninit_slice, _OS_THREAD_LOCAL)
     uninit_slice = fast.uninit_slice
