@@ -73,4 +73,4 @@ __all__ = [
     "write_records",
 ]
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
