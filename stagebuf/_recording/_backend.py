@@ -63,10 +63,12 @@ BACKEND = "python" if fast is None else "c"
 """``"c"`` or ``"python"``: which ``Frame.reserve`` this process runs."""
 
 
-def install(frame: Any, draw: type, state: type, stream: type, *constants: Any) -> str:
+def install(
+    frame: Any, draw: type, state: type, stream: type, layout: type, *constants: Any
+) -> str:
     """Put the compiled ``Frame.reserve`` in place (when it loaded); return the backend.
 
-    The compiled method finds the slots of the four classes by name; a class
+    The compiled method finds the slots of the five classes by name; a class
     whose slots it does not find as it expects (a change on one side only)
     leaves the Python method in place, with a warning.
     """
@@ -74,7 +76,9 @@ def install(frame: Any, draw: type, state: type, stream: type, *constants: Any) 
     if fast is None:
         return BACKEND
     try:
-        method = fast.configure(frame, draw, state, stream, *constants, frame.reserve.__doc__)
+        method = fast.configure(
+            frame, draw, state, stream, layout, *constants, frame.reserve.__doc__
+        )
     except (TypeError, ValueError, RuntimeError) as err:
         BACKEND, why_python = "python", "the compiled module does not fit this code"
         warnings.warn(

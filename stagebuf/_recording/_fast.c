@@ -42,12 +42,13 @@ static long OPEN_PHASE = -1;
 static Py_ssize_t F_phase, F_default, F_default_checked, F_watch, F_vertex_total,
     F_max_vertices, F_vertices, F_ranges, F_draws, F_last, F_last_layer, F_lasts, F_layered,
     F_states;
-static Py_ssize_t S_layout, S_merge;
+static Py_ssize_t S_layout, S_merge, S_mode, S_program, S_uniforms, S_textures;
 static Py_ssize_t D_kind, D_state, D_first, D_count, D_base, D_range_start, D_layer, D_ranges,
     D_command;
 static Py_ssize_t T_start, T_used, T_cap, T_typed;
+static Py_ssize_t L_stride;
 
-static PyTypeObject *frame_type, *draw_type, *state_type, *stream_type;
+static PyTypeObject *frame_type, *draw_type, *state_type, *stream_type, *layout_type;
 
 /* Interned names and the constant ints a new Draw holds. */
 static PyObject *str_reserve_slow;
@@ -204,6 +205,9 @@ typed_entry(PyObject *typed, PyObject *layout)
 static PyObject *
 items_view(PyArrayObject *typed, Py_ssize_t k, Py_ssize_t n)
 {
+    if (n == 0) {
+        k = 0; /* numpy's empty slice starts at the array's own start */
+    }
     npy_intp dims[1] = {n};
     npy_intp strides[1] = {PyArray_STRIDE(typed, 0)};
     PyArray_Descr *descr = PyArray_DESCR(typed);
@@ -220,6 +224,105 @@ items_view(PyArrayObject *typed, Py_ssize_t k, Py_ssize_t n)
         return NULL;
     }
     return view;
+}
+
+/* Whether comparing `o` runs no Python code: numbers, strings, None, and tuples
+ * of them (uniform values as users give them). */
+static int
+plain_value(PyObject *o, int depth)
+{
+    if (o == Py_None || PyLong_CheckExact(o) || PyFloat_CheckExact(o) || PyUnicode_CheckExact(o) ||
+        PyBytes_CheckExact(o) || PyBool_Check(o)) {
+        return 1;
+    }
+    if (PyTuple_CheckExact(o) && depth < 3) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(o); i++) {
+            if (!plain_value(PyTuple_GET_ITEM(o, i), depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* _drawlist.equal(a, b) for a state's uniforms or textures (None or a dict):
+ * 1 equal, 0 not, -1 when only Python can tell (values whose == is Python code). */
+static int
+maps_equal(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (a == NULL || b == NULL || !(a == Py_None || PyDict_CheckExact(a)) ||
+        !(b == Py_None || PyDict_CheckExact(b))) {
+        return -1;
+    }
+    if (a == Py_None || b == Py_None || PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) {
+        return 0;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(a, &pos, &key, &value)) {
+        if (!plain_value(key, 0) || !plain_value(value, 0)) {
+            return -1;
+        }
+        PyObject *other = PyDict_GetItemWithError(b, key);
+        if (other == NULL) {
+            if (PyErr_Occurred()) {
+                PyErr_Clear();
+                return -1;
+            }
+            return 0;
+        }
+        if (other != value) {
+            if (!plain_value(other, 0)) {
+                return -1;
+            }
+            int same = PyObject_RichCompareBool(value, other, Py_EQ);
+            if (same < 0) {
+                PyErr_Clear();
+                return -1;
+            }
+            if (!same) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+/* State.same(a, b): 1 equal, 0 not, -1 when only Python can tell. */
+static int
+states_same(PyObject *a, PyObject *b)
+{
+    if (a == b) {
+        return 1;
+    }
+    if (!Py_IS_TYPE(a, state_type) || !Py_IS_TYPE(b, state_type)) {
+        return -1;
+    }
+    PyObject *mode_a = SLOT(a, S_mode), *mode_b = SLOT(b, S_mode);
+    if (mode_a == NULL || mode_b == NULL || !PyLong_CheckExact(mode_a) ||
+        !PyLong_CheckExact(mode_b) || SLOT(a, S_program) == NULL || SLOT(b, S_program) == NULL) {
+        return -1;
+    }
+    int same = PyObject_RichCompareBool(mode_a, mode_b, Py_EQ); /* ints: no Python code */
+    if (same <= 0) {
+        PyErr_Clear();
+        return same < 0 ? -1 : 0;
+    }
+    if (SLOT(a, S_program) != SLOT(b, S_program)) {
+        return 0;
+    }
+    if (SLOT(a, S_layout) != SLOT(b, S_layout)) {
+        return -1; /* VertexLayout.__eq__ */
+    }
+    same = maps_equal(SLOT(a, S_uniforms), SLOT(b, S_uniforms));
+    if (same != 1) {
+        return same;
+    }
+    return maps_equal(SLOT(a, S_textures), SLOT(b, S_textures));
 }
 
 static int
@@ -245,12 +348,13 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     PyObject *given[6] = {Py_None, Py_None, Py_None, Py_None, Py_None, NULL};
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     if (frame_type == NULL || nargs != 1 || !PyObject_TypeCheck(self, frame_type)) {
-        goto python;
+        return reserve_in_python(self, args, nargs, kwnames);
     }
     for (Py_ssize_t i = 0; i < nkw; i++) {
         int slot = match_keyword(PyTuple_GET_ITEM(kwnames, i));
         if (slot < 0) {
-            goto python; /* `count=` or an unknown name: Python says what is wrong */
+            /* `count=` or an unknown name: Python says what is wrong */
+            return reserve_in_python(self, args, nargs, kwnames);
         }
         given[slot] = args[nargs + i];
     }
@@ -264,18 +368,20 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         SLOT(self, F_watch) != Py_None ||
         exact_ssize(SLOT(self, F_vertex_total), &vertex_total) < 0 || vertex_total < 0 ||
         n > PY_SSIZE_T_MAX - vertex_total) {
-        goto python;
+        return reserve_in_python(self, args, nargs, kwnames);
     }
     if ((uniforms != Py_None && !PyDict_CheckExact(uniforms)) ||
         (textures != Py_None && !PyDict_CheckExact(textures))) {
-        goto python; /* other mappings (or wrong types): Python reads or refuses them */
+        /* other mappings (or wrong types): Python reads or refuses them */
+        return reserve_in_python(self, args, nargs, kwnames);
     }
     Py_ssize_t total = vertex_total + n;
     PyObject *max_vertices = SLOT(self, F_max_vertices);
     if (max_vertices != Py_None) {
         Py_ssize_t cap;
         if (exact_ssize(max_vertices, &cap) < 0 || total > cap) {
-            goto python; /* past the cap: Python raises StagingLimitError */
+            /* past the cap: Python raises StagingLimitError */
+            return reserve_in_python(self, args, nargs, kwnames);
         }
     }
 
@@ -286,7 +392,8 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         (textures == Py_None || PyDict_GET_SIZE(textures) == 0)) {
         state = SLOT(self, F_default);
         if (state == NULL || SLOT(self, F_default_checked) != Py_True) {
-            goto python; /* not checked yet: Python checks it (once per stager) */
+            /* not checked yet: Python checks it (once per stager) */
+            return reserve_in_python(self, args, nargs, kwnames);
         }
         Py_INCREF(state);
     }
@@ -296,7 +403,7 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
             if (PyErr_Occurred()) {
                 return NULL; /* nothing has changed */
             }
-            goto python;
+            return reserve_in_python(self, args, nargs, kwnames);
         }
     }
 
@@ -311,6 +418,7 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     if (!Py_IS_TYPE(state, state_type)) {
         goto done;
     }
+    {
     PyObject *layout = SLOT(state, S_layout);
     merge_obj = SLOT(state, S_merge);
     stream = Py_XNewRef(SLOT(self, F_vertices));
@@ -342,9 +450,11 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         goto done;
     }
     PyArrayObject *items = (PyArrayObject *)PyTuple_GET_ITEM(entry, 0);
-    /* The typed view holds items of the layout's dtype, whose itemsize is its stride. */
-    stride = PyArray_NDIM(items) == 1 ? PyArray_STRIDE(items, 0) : 0;
-    if (stride <= 0 || stride != (Py_ssize_t)PyArray_ITEMSIZE(items)) {
+    /* Python steps through the stream by layout.stride and slices the typed view by
+     * items: one and the same when the view's items are contiguous, of that size. */
+    if (!Py_IS_TYPE(layout, layout_type) || exact_ssize(SLOT(layout, L_stride), &stride) < 0 ||
+        stride <= 0 || PyArray_NDIM(items) != 1 || PyArray_STRIDE(items, 0) != stride ||
+        (Py_ssize_t)PyArray_ITEMSIZE(items) != stride) {
         goto done;
     }
     Py_ssize_t pos = start + used;
@@ -390,13 +500,12 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
             goto done;
         }
         if (kind == 0 /* PLAIN */ && last_first + last_count == first) {
-            if (SLOT(last, D_state) != state) {
-                goto done; /* equal states that are two objects: State.same, in Python */
+            PyObject *last_state = SLOT(last, D_state);
+            int same = last_state == NULL ? -1 : states_same(last_state, state);
+            if (same < 0 || exact_ssize(merge_obj, &size) < 0 || size < 0) {
+                goto done; /* State.same in Python (its == of values, of layouts) */
             }
-            if (exact_ssize(merge_obj, &size) < 0 || size < 0) {
-                goto done;
-            }
-            if (size && n % size == 0 && last_count % size == 0) {
+            if (same && size && n % size == 0 && last_count % size == 0) {
                 if (exact_ssize(SLOT(last, D_ranges), &last_ranges) < 0 ||
                     last_ranges == PY_SSIZE_T_MAX || n > PY_SSIZE_T_MAX - last_count) {
                     goto done;
@@ -485,6 +594,7 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     result = view;
     view = NULL;
 
+    } /* (a block: the jumps to `done` leave its variables behind) */
 done:
     Py_DECREF(state);
     Py_XDECREF(stream);
@@ -506,7 +616,6 @@ done:
     if (result != NULL || !python) {
         return result;
     }
-python:
     return reserve_in_python(self, args, nargs, kwnames);
 }
 
@@ -570,9 +679,9 @@ find_slots(PyObject *type, const SlotSpec *specs, Py_ssize_t count, int exact)
 static PyObject *
 configure(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *frame, *draw, *state, *stream, *doc;
+    PyObject *frame, *draw, *state, *stream, *layout, *doc;
     long open_phase, plain, vertices;
-    if (!PyArg_ParseTuple(args, "OOOOlllU:configure", &frame, &draw, &state, &stream,
+    if (!PyArg_ParseTuple(args, "OOOOOlllU:configure", &frame, &draw, &state, &stream, &layout,
                           &open_phase, &plain, &vertices, &doc)) {
         return NULL;
     }
@@ -600,7 +709,10 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
         {"_layered", &F_layered},
         {"_states", &F_states},
     };
-    const SlotSpec state_slots[] = {{"layout", &S_layout}, {"merge", &S_merge}};
+    const SlotSpec state_slots[] = {
+        {"layout", &S_layout},   {"merge", &S_merge},       {"mode", &S_mode},
+        {"program", &S_program}, {"uniforms", &S_uniforms}, {"textures", &S_textures},
+    };
     /* every slot of a Draw: this file makes Draws */
     const SlotSpec draw_slots[] = {
         {"kind", &D_kind},   {"state", &D_state},
@@ -611,8 +723,10 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     };
     const SlotSpec stream_slots[] = {
         {"start", &T_start}, {"used", &T_used}, {"cap", &T_cap}, {"typed", &T_typed}};
-    if (find_slots(frame, frame_slots, 14, 0) < 0 || find_slots(state, state_slots, 2, 0) < 0 ||
-        find_slots(draw, draw_slots, 9, 1) < 0 || find_slots(stream, stream_slots, 4, 0) < 0) {
+    const SlotSpec layout_slots[] = {{"_stride", &L_stride}};
+    if (find_slots(frame, frame_slots, 14, 0) < 0 || find_slots(state, state_slots, 6, 0) < 0 ||
+        find_slots(draw, draw_slots, 9, 1) < 0 || find_slots(stream, stream_slots, 4, 0) < 0 ||
+        find_slots(layout, layout_slots, 1, 0) < 0) {
         return NULL;
     }
     vertices_reads = PyLong_FromLong(vertices);
@@ -646,12 +760,14 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     draw_type = (PyTypeObject *)Py_NewRef(draw);
     state_type = (PyTypeObject *)Py_NewRef(state);
     stream_type = (PyTypeObject *)Py_NewRef(stream);
+    layout_type = (PyTypeObject *)Py_NewRef(layout);
     return method;
 }
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(Frame, Draw, State, Stream, open_phase, plain_kind, vertices_reads, doc)\n"
+     "configure(Frame, Draw, State, Stream, VertexLayout, open_phase, plain_kind, "
+     "vertices_reads, doc)\n"
      "--\n\n"
      "Find the slots of the recording's classes; return the compiled Frame.reserve (a "
      "method descriptor of Frame, whose doc is `doc` after the signature)."},

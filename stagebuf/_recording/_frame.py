@@ -799,7 +799,7 @@ class Frame:
 
 # The compiled Frame.reserve, where it runs (BACKEND "c"); the constants are the
 # phase of an open frame, the plain draw kind and what a vertex range's layout feeds.
-BACKEND = _backend.install(Frame, Draw, State, Stream, _OPEN, PLAIN, _VERTICES)
+BACKEND = _backend.install(Frame, Draw, State, Stream, VertexLayout, _OPEN, PLAIN, _VERTICES)
 """``"c"`` or ``"python"``: which Frame.reserve this process runs."""
 
 
