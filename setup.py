@@ -1,11 +1,12 @@
-"""The build's code: the arena's compiled fast path (optional), and the shaders.
+"""The build's code: the compiled fast paths (optional), and the shaders.
 
-Everything else about the package is in pyproject.toml. The extension
-``stagebuf._arena._fast`` is built where a C compiler and the Python headers
-are available; where they are not, the install goes on with the pure-Python
-arena. Either way it says which arena it built in one line, on the terminal
-pip runs in as well as in the build log (``stagebuf.ARENA_BACKEND`` tells which
-runs).
+Everything else about the package is in pyproject.toml. The extensions
+``stagebuf._arena._fast`` (the arena's scopes) and ``stagebuf._recording._fast``
+(the recording's ``Frame.reserve``) are built where a C compiler and the Python
+headers are available; where they are not, the install goes on in pure Python.
+Either way it says what it built in one line, on the terminal pip runs in as
+well as in the build log (``stagebuf.ARENA_BACKEND`` and
+``stagebuf._recording.BACKEND`` tell which runs).
 The GLSL sources live at the top level (``shaders/``) and ship inside the
 package as ``stagebuf/shaders/``; an editable install reads them in the tree.
 """
@@ -35,9 +36,27 @@ class BuildPyWithShaders(build_py):
 
 
 # The line an install without a compiler prints: the same words as the README's
-# and stagebuf._arena._backend.NOT_BUILT (tests/test_package.py compares them).
-NOT_BUILT = "stagebuf: no C compiler or Python headers here, so the arena runs in pure Python"
-BUILT = "stagebuf: built the compiled arena (C)"
+# and stagebuf._recording._backend.NOT_BUILT (tests/test_package.py compares them).
+NOT_BUILT = (
+    "stagebuf: no C compiler or Python headers here, so the arena and the recording run in "
+    "pure Python"
+)
+BUILT = "stagebuf: built the compiled arena and recording (C)"
+# What each extension is, for the line of a build where only one of them failed.
+PARTS = {"stagebuf._arena._fast": "arena", "stagebuf._recording._fast": "recording"}
+
+
+def outcome(built: list[str], failed: list[str]) -> str:
+    """The install's one line, from the names of the extensions built and failed."""
+    if not failed:
+        return BUILT
+    if not built:
+        return NOT_BUILT
+    ok = " and ".join(PARTS.get(name, name) for name in built)
+    bad = " and ".join(PARTS.get(name, name) for name in failed)
+    return (
+        f"stagebuf: built the compiled {ok} (C); the {bad} runs in pure Python (its build failed)"
+    )
 
 
 def tell(line: str) -> None:
@@ -56,15 +75,16 @@ def tell(line: str) -> None:
 
 
 class OptionalBuildExt(build_ext):
-    """build_ext that turns a failed compile into one line and the pure-Python arena."""
+    """build_ext that turns a failed compile into one line and the pure-Python path."""
 
     def build_extensions(self) -> None:
         self.failed: list[Extension] = []
         super().build_extensions()
         # What was not built is not an output: an editable install must not
         # look for it (nor copy it into the tree).
-        self.extensions = [ext for ext in self.extensions if ext not in self.failed]
-        tell(NOT_BUILT if self.failed else BUILT)
+        built = [ext for ext in self.extensions if ext not in self.failed]
+        self.extensions = built
+        tell(outcome([ext.name for ext in built], [ext.name for ext in self.failed]))
 
     def build_extension(self, ext: Extension) -> None:
         try:
@@ -83,7 +103,12 @@ setup(
             "stagebuf._arena._fast",
             ["stagebuf/_arena/_fast.c"],
             include_dirs=[numpy.get_include()],
-        )
+        ),
+        Extension(
+            "stagebuf._recording._fast",
+            ["stagebuf/_recording/_fast.c"],
+            include_dirs=[numpy.get_include()],
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithShaders},
 )

@@ -37,18 +37,19 @@ if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/nu
     fi
 fi
 # Re-install only when the build's inputs changed since the last install: the
-# metadata, setup.py, or the compiled arena's C source (built in place).
+# metadata, setup.py, or the C sources of the compiled parts (built in place).
 STAMP="$VENV/.stagebuf-installed"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/setup.py" -nt "$STAMP" ] \
-    || [ "$ROOT/stagebuf/_arena/_fast.c" -nt "$STAMP" ]; then
+    || [ "$ROOT/stagebuf/_arena/_fast.c" -nt "$STAMP" ] \
+    || [ "$ROOT/stagebuf/_recording/_fast.c" -nt "$STAMP" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
     "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
-    # The compiled arena is optional: without a C compiler (or the Python
-    # headers) the install goes on in pure Python, and says so here.
+    # The compiled arena and recording are optional: without a C compiler (or
+    # the Python headers) the install goes on in pure Python, and says so here.
     # (The line is setup.py's NOT_BUILT, word for word: tests/test_package.py.)
     "$VENV/bin/python" -c 'import importlib.util, sys
-if importlib.util.find_spec("stagebuf._arena._fast") is None:
-    sys.stderr.write("stagebuf: no C compiler or Python headers here, so the arena runs in pure Python\n")'
+if all(importlib.util.find_spec(f"stagebuf.{p}._fast") is None for p in ("_arena", "_recording")):
+    sys.stderr.write("stagebuf: no C compiler or Python headers here, so the arena and the recording run in pure Python\n")'
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -116,7 +116,8 @@ def _setup_module() -> dict[str, Any]:
 
 
 def test_the_no_compiler_line_is_one_wording_in_setup_the_scripts_and_the_readme() -> None:
-    from stagebuf._arena._backend import NOT_BUILT
+    # One line for both compiled parts: a machine without a compiler builds neither.
+    from stagebuf._recording._backend import NOT_BUILT
 
     assert _setup_module()["NOT_BUILT"] == NOT_BUILT
     with open(os.path.join(ROOT, "scripts", "_venv.sh")) as f:
@@ -148,6 +149,32 @@ def test_the_build_says_which_arena_it_built(
     assert command.extensions == ([] if fails else command.extensions)
     if fails:  # the reason, for the build log
         assert "'cc' failed" in capfd.readouterr().err
+
+
+def test_the_build_line_covers_both_compiled_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """setup.py builds the arena and the recording; its one line says what it built."""
+    from setuptools import Distribution, Extension
+    from setuptools.command.build_ext import build_ext
+
+    names = _setup_module()
+    assert "arena and the recording run in pure Python" in names["NOT_BUILT"]
+    assert names["BUILT"] == "stagebuf: built the compiled arena and recording (C)"
+    told: list[str] = []
+    monkeypatch.setitem(names["OptionalBuildExt"].build_extensions.__globals__, "tell", told.append)
+
+    def fail_the_recording(self: Any, ext: Any) -> None:
+        if ext.name == "stagebuf._recording._fast":
+            raise RuntimeError("stagebuf/_recording/_fast.c:1: error")
+
+    monkeypatch.setattr(build_ext, "build_extension", fail_the_recording)
+    command = names["OptionalBuildExt"](Distribution())
+    command.extensions = [Extension(n, [f"{n.replace('.', '/')}.c"]) for n in names["PARTS"]]
+    command.build_extensions()
+    assert told == [
+        "stagebuf: built the compiled arena (C); the recording runs in pure Python "
+        "(its build failed)"
+    ]
+    assert [ext.name for ext in command.extensions] == ["stagebuf._arena._fast"]
 
 
 def _arena_line_in_child(env: dict[str, str], code: str = "") -> str:
