@@ -625,3 +625,18 @@ def test_state_cache_is_the_stagers(ctx: Any, progs: dict[str, Any]) -> None:
     """The C path reads the stager's cache of states through the frame: one dict."""
     with _stager(ctx, progs) as stager, stager.frame() as frame:
         assert frame._states is stager._states
+
+
+def test_the_compiled_method_keeps_the_python_signature() -> None:
+    import inspect
+
+    def shape(method: Any) -> list[tuple[str, Any, Any]]:
+        params = inspect.signature(method).parameters.values()
+        return [(p.name, p.kind, p.default) for p in params if p.name != "self"]
+
+    assert shape(Frame.reserve) == shape(Frame._reserve_slow)
+    assert shape(Frame.reserve)[0] == (
+        "count",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect._empty,
+    )

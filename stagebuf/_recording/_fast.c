@@ -736,7 +736,7 @@ configure(PyObject *Py_UNUSED(module), PyObject *args)
     }
     /* The method's doc: its signature, then the Python method's docstring. */
     PyObject *text = PyUnicode_FromFormat(
-        "reserve($self, count, /, *, mode=None, program=None, layout=None, uniforms=None, "
+        "reserve($self, count, *, mode=None, program=None, layout=None, uniforms=None, "
         "textures=None, layer=0)\n--\n\n%U",
         doc);
     if (text == NULL) {
