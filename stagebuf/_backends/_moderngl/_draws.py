@@ -70,12 +70,18 @@ class Renderer:
             self.ctx.enable_direct(FIXED_RESTART)
         try:
             vaos = slot.vaos
+            bound: dict[int, Any] = {}  # unit -> texture bound by this render
             for draw in draws:
                 if not draw.count:
                     continue
                 state = draw.state
-                if state.uniforms or state.textures or uniforms.saved:
-                    uniforms.apply(state.program, state.uniforms, state.textures)
+                if state.uniforms or uniforms.saved:
+                    uniforms.apply(state.program, state.uniforms)
+                if state.textures:
+                    for unit, texture in state.textures.items():
+                        if bound.get(unit) is not texture:  # nothing else binds during render
+                            texture.use(location=unit)
+                            bound[unit] = texture
                 if (
                     draw.kind == PLAIN
                     and mode is None
@@ -294,7 +300,7 @@ class Renderer:
 
 
 class UniformState:
-    """Applies each draw's uniform values and textures during one ``render()``.
+    """Applies each draw's uniform values during one ``render()``.
 
     A uniform a draw names holds that value for the draw only: draws that do not
     name it see the program's own value (what the application set on the
@@ -307,7 +313,7 @@ class UniformState:
         self.saved: dict[Any, dict[str, Any]] = {}  # program -> its own values, as found
         self.current: dict[Any, dict[str, Any]] = {}  # program -> the values set now
 
-    def apply(self, program: Any, uniforms: dict[str, Any] | None, textures: Any) -> None:
+    def apply(self, program: Any, uniforms: dict[str, Any] | None) -> None:
         saved = self.saved.get(program)
         if uniforms or saved:
             if saved is None:
@@ -325,9 +331,6 @@ class UniformState:
                     if current.get(name, saved[name]) is not value:
                         _set(program, name, value)
                         current[name] = value
-        if textures:
-            for unit, texture in textures.items():
-                texture.use(location=unit)
 
     def restore(self) -> None:
         """Put back every program's own values."""
