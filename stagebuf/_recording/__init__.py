@@ -10,10 +10,13 @@ In data-flow order:
 - ``_drawlist``: one draw's state, one draw call, layer order, restart splits.
 - ``_frame``: ``Frame`` (reserve*, draw, end/discard) and ``RecordedFrame``, the
   value a backend receives.
+- ``_backend`` and ``_fast.c``: the compiled ``Frame.reserve`` (an optional C
+  extension) for its common case; the Python method stays the reference and
+  runs everything else. ``BACKEND`` says which runs: ``"c"`` or ``"python"``.
 
 Nothing here imports moderngl (tests/test_layers_of_code.py checks it).
 """
 
-from ._frame import BACKEND
+from ._frame import BACKEND  # "c" or "python": which Frame.reserve this process runs
 
 __all__ = ["BACKEND"]
