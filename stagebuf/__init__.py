@@ -34,6 +34,7 @@ from ._gl import create_headless_context, load_program, shader_dir, shader_sourc
 from ._layout import VertexAttribute, VertexLayout
 from ._mesh import Mesh
 from ._pack import attribute_words, write_attribute, write_records
+from ._recording._backend import BACKEND as RECORDING_BACKEND
 from ._recording._frame import Frame
 from ._stager import HINT_WINDOW, Stager, StagerStats
 
@@ -44,6 +45,7 @@ __all__ = [
     "HINT_WINDOW",
     "ORPHAN_LIMIT_BYTES",
     "PURE_PYTHON_ENV",
+    "RECORDING_BACKEND",
     "STRATEGIES",
     "EscapedViewWarning",
     "Frame",

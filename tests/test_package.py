@@ -24,6 +24,9 @@ DESIGN_NAMES = [
     "Frame",
     "Mesh",
     "ARENA_BACKEND",
+    "RECORDING_BACKEND",
+    "write_attribute",
+    "write_records",
     "LayoutMismatchError",
     "StagerError",
     "ScopeError",
@@ -34,8 +37,18 @@ DESIGN_NAMES = [
 def test_design_names_are_exported() -> None:
     missing = [name for name in DESIGN_NAMES if name not in sb.__all__ or not hasattr(sb, name)]
     assert not missing
-    for method in ("reserve", "reserve_indexed", "reserve_instances", "draw"):
+    for method in (
+        "reserve",
+        "reserve_indexed",
+        "reserve_instances",
+        "reserve_attributes",
+        "draw",
+        "end",
+        "discard",
+    ):
         assert callable(getattr(sb.Frame, method))
+    assert callable(sb.Stager.begin)  # 0.4: a frame without a with-block
+    assert sb.RECORDING_BACKEND in ("c", "python")
 
 
 def _compiled_module_built() -> bool:

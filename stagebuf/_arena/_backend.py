@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 __all__ = [
     "BACKEND",
-    "NOT_BUILT",
     "PURE_PYTHON_ENV",
     "AllocationBase",
     "ChunkBase",
@@ -30,10 +29,6 @@ __all__ = [
 PURE_PYTHON_ENV = "STAGEBUF_PURE_PYTHON"
 """Set to 1 to run the pure-Python arena even where the compiled one is built."""
 
-
-NOT_BUILT = "stagebuf: no C compiler or Python headers here, so the arena runs in pure Python"
-"""What the install says when it cannot build the compiled arena, word for word in
-setup.py, scripts/_venv.sh and the README (tests/test_package.py keeps them equal)."""
 
 _why_python = ""  # why the pure-Python arena runs, for arena_line ("": the compiled one runs)
 

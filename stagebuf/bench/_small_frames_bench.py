@@ -271,6 +271,9 @@ def _reserve_costs(ctx: Any, repeats: int) -> None:
         ),
     }
     calls = 10_000
+    for _ in range(4):  # past a new stager's first frames, which watch uniforms (Python path)
+        with stager.frame() as frame:
+            frame.reserve(3)
     samples: dict[str, list[float]] = {label: [] for label in cases}
     for _ in range(repeats):
         for label, (n, kwargs, _) in cases.items():
