@@ -8,6 +8,8 @@ In data-flow order:
 - ``_streams``: a frame's bytes in arena slices, bump-allocated.
 - ``_indices``: index types, the restart index, the check and offset of indices.
 - ``_drawlist``: one draw's state, one draw call, layer order, restart splits.
+- ``_states``: a range's options checked once into a state (cached on the
+  stager), its layer, and the uniforms watched in a stager's first frames.
 - ``_frame``: ``Frame`` (reserve*, draw, end/discard) and ``RecordedFrame``, the
   value a backend receives.
 - ``_backend`` and ``_fast.c``: the compiled ``Frame.reserve`` (an optional C

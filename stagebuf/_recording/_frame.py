@@ -10,14 +10,13 @@ question about the GPU goes through the stager's backend.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .._arena import non_negative_int
-from .._errors import LayoutMismatchError, StagerError, UniformBetweenReservesWarning
+from .._errors import LayoutMismatchError, StagerError
 from .._layout import VertexLayout
 from . import _backend
 from ._drawlist import (
@@ -28,12 +27,20 @@ from ._drawlist import (
     STREAMED,
     Draw,
     State,
-    equal,
     in_layer_order,
     split_at_restarts,
 )
 from ._indices import IndexedRange, offset_indices
-from ._programs import check_textures, check_uniforms
+from ._states import (
+    INSTANCES,
+    STATE_CACHE,
+    STREAMED_VERTICES,
+    VERTICES,
+    check_layer,
+    per_instance_message,
+    state_for,
+    watch_uniforms,
+)
 from ._streams import Stream
 
 if TYPE_CHECKING:
@@ -43,15 +50,9 @@ __all__ = ["BACKEND", "Frame", "RecordedFrame", "check_layer"]
 
 NDArray = npt.NDArray[Any]
 
-_STATE_CACHE = 256  # checked draw states kept per stager
-_WATCHED_PROGRAMS = 16  # programs a frame compares uniforms of (in a stager's first frames)
 
 # A frame's phases: made by stager.frame() and not yet entered, open, ended.
 _NEW, _OPEN, _ENDED = range(3)
-
-# What a range's layout feeds, for the checks of its state: a vertex range, the
-# instances of a mesh, or per-vertex attributes streamed beside a mesh's.
-_VERTICES, _INSTANCES, _STREAMED = range(3)
 
 
 class RecordedFrame:
@@ -207,11 +208,11 @@ class Frame:
             if not self._default_checked:
                 self._check_default("reserve")
         else:
-            state = self._state("reserve", mode, program, layout, uniforms, textures)
+            state = state_for(self, "reserve", mode, program, layout, uniforms, textures)
         if type(layer) is not int:
             layer = check_layer(layer, "reserve")
         if self._watch is not None:
-            self._watch_uniforms(state)
+            watch_uniforms(self, state)
         total = self._vertex_total + n
         if self._max_vertices is not None and total > self._max_vertices:
             self._stager._check_limit(total, n, "vertices", self._max_vertices)
@@ -274,11 +275,11 @@ class Frame:
             if not self._default_checked:
                 self._check_default("reserve_indexed")
         else:
-            state = self._state("reserve_indexed", mode, program, layout, uniforms, textures)
+            state = state_for(self, "reserve_indexed", mode, program, layout, uniforms, textures)
         if type(layer) is not int:
             layer = check_layer(layer, "reserve_indexed")
         if self._watch is not None:
-            self._watch_uniforms(state)
+            watch_uniforms(self, state)
         stager = self._stager
         if self._max_vertices is not None:
             stager._check_limit(self._vertex_total + nv, nv, "vertices", self._max_vertices)
@@ -378,23 +379,24 @@ class Frame:
             if type(count) is int and count >= 0
             else non_negative_int(count, "reserve_instances: count")
         )
-        state = self._state(
+        state = state_for(
+            self,
             "reserve_instances",
             mesh.mode if mode is None else mode,
             program,
             layout,
             uniforms,
             textures,
-            reads=_INSTANCES,
+            reads=INSTANCES,
         )
         if type(layer) is not int:
             layer = check_layer(layer, "reserve_instances")
         if self._watch is not None:
-            self._watch_uniforms(state)
+            watch_uniforms(self, state)
         binding = stager._pairs.get((state, mesh))
         if binding is None:  # checked once per (state, mesh): the program reads both layouts
             binding = stager._binding(state.program, mesh.layout, state.layout, "reserve_instances")
-            if len(stager._pairs) >= _STATE_CACHE:
+            if len(stager._pairs) >= STATE_CACHE:
                 stager._pairs.clear()  # states made per reserve (array uniforms): bounded
             stager._pairs[state, mesh] = binding
         if self._max_vertices is not None:
@@ -462,18 +464,19 @@ class Frame:
         stager = self._stager
         if self._meshes.get(id(mesh)) is not mesh:
             self._check_mesh(mesh, "reserve_attributes")
-        state = self._state(
+        state = state_for(
+            self,
             "reserve_attributes",
             mesh.mode if mode is None else mode,
             program,
             layout,
             uniforms,
             textures,
-            reads=_STREAMED,
+            reads=STREAMED_VERTICES,
         )
         layer = check_layer(layer, "reserve_attributes")
         if self._watch is not None:
-            self._watch_uniforms(state)
+            watch_uniforms(self, state)
         layout = state.layout
         if layout.usage != "v":
             raise ValueError(
@@ -536,7 +539,8 @@ class Frame:
         if self._meshes.get(id(mesh)) is not mesh:
             self._check_mesh(mesh, "draw")
         try:
-            state = self._state(
+            state = state_for(
+                self,
                 "draw",
                 mesh.mode if mode is None else mode,
                 program,
@@ -555,7 +559,7 @@ class Frame:
         if type(layer) is not int:
             layer = check_layer(layer, "draw")
         if self._watch is not None:
-            self._watch_uniforms(state)
+            watch_uniforms(self, state)
         self._ranges.append((0, mesh.draw_count))
         self._push(Draw(MESH, state, 0, mesh.draw_count, mesh, len(self._ranges) - 1, layer))
         self._u2 = self._u2 or mesh.index_dtype == np.uint16
@@ -649,39 +653,6 @@ class Frame:
         self._vertices.release()
         stager._note_arena()
 
-    def _watch_uniforms(self, state: State) -> None:
-        """Warn once when a program's uniform changed between two reserves of one frame.
-
-        A draw list reads a program's own uniform values at render(), so every
-        range of the frame gets the last value set: the mistake of a port from
-        immediate mode, which sets a uniform before each draw. Watched in a
-        stager's first frames only (it reads the values back), and stops at the
-        first warning.
-        """
-        watch = self._watch
-        assert watch is not None
-        if len(watch) > _WATCHED_PROGRAMS:
-            return
-        stager = self._stager
-        own = stager._backend.uniform_values(state.program)
-        if state.uniforms:  # values given to the range are the range's own
-            own = {k: v for k, v in own.items() if k not in state.uniforms}
-        before = watch.get(state.program)
-        watch[state.program] = own
-        changed = [k for k, v in own.items() if before is not None and before.get(k, v) != v]
-        if changed:
-            stager._watch_frames = 0
-            self._watch = None
-            warnings.warn(
-                f"uniform {changed[0]!r} of a program changed between two of its ranges in "
-                f"one frame: a draw list sets uniforms at render(), so every range of the "
-                f"frame draws with the last value. Give each range its value instead: "
-                f"frame.reserve(..., uniforms={{{changed[0]!r}: value}}) (textures likewise: "
-                f"textures={{unit: texture}}). stagebuf says this once.",
-                UniformBetweenReservesWarning,
-                stacklevel=3,
-            )
-
     def _check_mesh(self, mesh: Any, where: str) -> None:
         """Check a mesh once per frame (a mesh released later in the frame is refused
         when the frame is drawn)."""
@@ -691,7 +662,7 @@ class Frame:
     def _check_default(self, where: str) -> None:
         layout = self._default.layout
         if layout.usage == "i":
-            raise ValueError(_per_instance_message(where, layout))
+            raise ValueError(per_instance_message(where, layout))
         self._stager._binding(self._default.program, layout, None, where)
         self._default_checked = self._stager._default_checked = True
 
@@ -704,119 +675,8 @@ class Frame:
             self._layered = True
         self._last = draw
 
-    def _state(
-        self,
-        where: str,
-        mode: int | None,
-        program: Any,
-        layout: VertexLayout | None,
-        uniforms: Any,
-        textures: Any,
-        *,
-        reads: int = _VERTICES,
-    ) -> State:
-        """Check one draw's options and fill in the stager's defaults.
-
-        Checked states are cached on the stager by their options (when those are
-        hashable: numbers, tuples, textures), and a draw whose uniforms and
-        textures equal the last draw's reuses its state, so reserves that repeat
-        their options, in a loop or frame after frame, check them once.
-        """
-        stager = self._stager
-        states = self._states
-        try:
-            key: Any = (mode, program, layout, reads)
-            if uniforms or textures:
-                key += (
-                    tuple(uniforms.items()) if uniforms else None,
-                    tuple(textures.items()) if textures else None,
-                )
-            state = states.get(key)
-        except (TypeError, AttributeError):  # unhashable, or not mappings: checked below
-            state = key = None
-        if state is not None:
-            return state
-        base = states.get((mode, program, layout, reads)) if key is not None else None
-        if base is None:
-            base = self._checked_state(where, mode, program, layout, reads)
-        if not uniforms and not textures:
-            return base
-        last = self._last
-        if last is not None:
-            state = last.state
-            if (
-                state.mode == base.mode
-                and state.program is base.program
-                and state.layout is base.layout
-                and equal(state.uniforms, uniforms or None)
-                and equal(state.textures, textures or None)
-            ):
-                return state
-        backend = stager._backend
-        uniforms = (
-            check_uniforms(backend.describe(base.program), uniforms, where) if uniforms else None
-        )
-        textures = (
-            check_textures(textures, where, backend.texture_units, backend.texture_problem)
-            if textures
-            else None
-        )
-        state = State(base.mode, base.program, base.layout, uniforms, textures)
-        if key is not None:  # hashable options hold no mutable values: safe to keep
-            if len(states) >= _STATE_CACHE:
-                states.clear()
-            states[key] = state
-        return state
-
-    def _checked_state(
-        self,
-        where: str,
-        mode: int | None,
-        program: Any,
-        layout: VertexLayout | None,
-        reads: int,
-    ) -> State:
-        stager = self._stager
-        key = (mode, program, layout, reads)
-        mode = stager._mode if mode is None else stager._backend.check_mode(mode, where)
-        program = stager._program if program is None else stager._own_program(program, where)
-        if layout is None:
-            layout = stager.layout
-        elif not isinstance(layout, VertexLayout):
-            raise TypeError(
-                f"{where}: layout must be a VertexLayout; got {type(layout).__name__} {layout!r}."
-            )
-        if reads == _VERTICES:
-            if layout.usage == "i":
-                raise ValueError(_per_instance_message(where, layout))
-            stager._binding(program, layout, None, where)
-        state = State(mode, program, layout, None, None)
-        if len(stager._states) >= _STATE_CACHE:
-            stager._states.clear()  # programs made and dropped per frame: keep it bounded
-        stager._states[key] = state
-        return state
-
 
 # The compiled Frame.reserve, where it runs (BACKEND "c"); the constants are the
 # phase of an open frame, the plain draw kind and what a vertex range's layout feeds.
-BACKEND = _backend.install(Frame, Draw, State, Stream, VertexLayout, _OPEN, PLAIN, _VERTICES)
+BACKEND = _backend.install(Frame, Draw, State, Stream, VertexLayout, _OPEN, PLAIN, VERTICES)
 """``"c"`` or ``"python"``: which Frame.reserve this process runs."""
-
-
-def check_layer(layer: object, where: str) -> int:
-    """``layer`` as an int (numpy ints too); TypeError naming it otherwise."""
-    if type(layer) is int:
-        return layer
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        return int(layer)
-    raise TypeError(
-        f"{where}: layer must be an int (draws run in ascending layer); "
-        f"got {type(layer).__name__} {layer!r}."
-    )
-
-
-def _per_instance_message(where: str, layout: VertexLayout) -> str:
-    return (
-        f"{where}: the layout {layout!r} is per instance (/i); per-instance records go to "
-        f"frame.reserve_instances(mesh, count, layout=...)."
-    )
