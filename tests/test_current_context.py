@@ -491,3 +491,38 @@ def test_glfw_window_contexts_under_xvfb(tmp_path: Path) -> None:
     assert "a window context moderngl detected" in proc.stdout
     assert "the current GLX context is 0x" in proc.stdout
     assert proc.stdout.rstrip().endswith("ok")
+
+
+def test_a_stager_of_a_window_context_refuses_to_stage_while_another_is_current(
+    a: Target, b: Target, window_ctx: Any
+) -> None:
+    """Issue 17: a window context that cannot be made current must not stage into
+    whatever context is current (GL names are per context: it would overwrite that
+    context's buffers of the same names)."""
+    import stagebuf as sb
+
+    b.ctx.__enter__()  # the window's context is current while the stager is made
+    program = sb.load_program(window_ctx)
+    layout = sb.VertexLayout(in_pos="2f", in_color="4f1")
+    stager = sb.Stager(window_ctx, layout, program, strategy="write")
+    with stager.frame() as frame:
+        frame.reserve(3)[:] = 0  # its first frame, on its own context
+    a.ctx.__enter__()  # another context current now
+    theirs = [a.ctx.buffer(bytes([i]) * 64) for i in range(16)]
+    with (
+        pytest.raises(StagerError, match=r"is not current and cannot be made current"),
+        stager.frame() as frame,
+    ):
+        frame.reserve(3)[:] = 0
+    assert stager.stats.frames == 1 and stager.stats.frames_discarded == 1
+    assert stager.stack.bytes_in_use == 0
+    for i, buffer in enumerate(theirs):
+        assert buffer.read() == bytes([i]) * 64  # nothing written into A's buffers
+        buffer.release()
+    b.ctx.__enter__()  # its own context current again: it stages and draws
+    with stager.frame() as frame:
+        frame.reserve(3)[:] = 0
+    stager.render()
+    assert stager.stats.frames == 2
+    stager.release()
+    program.release()
