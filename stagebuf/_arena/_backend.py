@@ -24,40 +24,38 @@ __all__ = [
     "MemoryBase",
     "arena_line",
     "fast",
+    "load_compiled",
 ]
 
 PURE_PYTHON_ENV = "STAGEBUF_PURE_PYTHON"
 """Set to 1 to run the pure-Python arena even where the compiled one is built."""
 
 
-_why_python = ""  # why the pure-Python arena runs, for arena_line ("": the compiled one runs)
-
-
-def _load() -> ModuleType | None:
-    global _why_python
+def load_compiled(package: str, what: str) -> tuple[ModuleType | None, str]:
+    """``package``'s compiled ``_fast`` module and ``""``, or None and why the
+    pure-Python ``what`` ("arena", "recording") runs instead: the environment asks
+    for it, the module was not built (no C compiler at install), or it was built
+    but cannot load here (another numpy ABI: a RuntimeWarning says so)."""
     if os.environ.get(PURE_PYTHON_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
-        _why_python = f"{PURE_PYTHON_ENV}=1"
-        return None
-    name = f"{__package__}._fast"
+        return None, f"{PURE_PYTHON_ENV}=1"
+    name = f"{package}._fast"
     try:
-        return importlib.import_module(name)
+        return importlib.import_module(name), ""
     except ModuleNotFoundError as err:
         if err.name != name:  # the module is there, but something it needs is not
             raise
-        _why_python = "no compiler at install"
-        return None  # not built (no C compiler at install): the Python arena
+        return None, "no compiler at install"
     except ImportError as err:  # built, but it cannot load here (e.g. another numpy ABI)
-        _why_python = "the compiled module did not load"
         warnings.warn(
-            f"stagebuf: the compiled arena did not load ({err}); running the pure-Python "
-            f"arena (reinstall stagebuf to rebuild it).",
+            f"stagebuf: the compiled {what} did not load ({err}); running the pure-Python "
+            f"{what} (reinstall stagebuf to rebuild it).",
             RuntimeWarning,
             stacklevel=2,
         )
-        return None
+        return None, "the compiled module did not load"
 
 
-fast = _load()
+fast, _why_python = load_compiled(__package__, "arena")
 BACKEND = "python" if fast is None else "c"
 
 

@@ -12,13 +12,10 @@ forces the pure-Python arena too).
 
 from __future__ import annotations
 
-import importlib
-import os
 import warnings
-from types import ModuleType
 from typing import Any
 
-from .._arena._backend import PURE_PYTHON_ENV
+from .._arena._backend import load_compiled
 
 __all__ = ["BACKEND", "NOT_BUILT", "fast", "install", "why_python"]
 
@@ -29,35 +26,7 @@ NOT_BUILT = (
 """What the install says when it cannot build the compiled parts, word for word in
 setup.py, scripts/_venv.sh and the README (tests/test_package.py keeps them equal)."""
 
-why_python = ""
-"""Why the pure-Python recording runs ("" when the compiled one does)."""
-
-
-def _load() -> ModuleType | None:
-    global why_python
-    if os.environ.get(PURE_PYTHON_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
-        why_python = f"{PURE_PYTHON_ENV}=1"
-        return None
-    name = f"{__package__}._fast"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name:  # the module is there, but something it needs is not
-            raise
-        why_python = "no compiler at install"
-        return None
-    except ImportError as err:  # built, but it cannot load here (e.g. another numpy ABI)
-        why_python = "the compiled module did not load"
-        warnings.warn(
-            f"stagebuf: the compiled recording did not load ({err}); running the "
-            f"pure-Python recording (reinstall stagebuf to rebuild it).",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
-
-
-fast = _load()
+fast, why_python = load_compiled(__package__, "recording")
 
 BACKEND = "python" if fast is None else "c"
 """``"c"`` or ``"python"``: which ``Frame.reserve`` this process runs."""

@@ -203,16 +203,9 @@ class Frame:
             if type(count) is int and count >= 0
             else non_negative_int(count, "reserve: count")
         )
-        if mode is None and program is None and layout is None and not uniforms and not textures:
-            state = self._default
-            if not self._default_checked:
-                self._check_default("reserve")
-        else:
-            state = state_for(self, "reserve", mode, program, layout, uniforms, textures)
-        if type(layer) is not int:
-            layer = check_layer(layer, "reserve")
-        if self._watch is not None:
-            watch_uniforms(self, state)
+        state, layer = self._range_state(
+            "reserve", mode, program, layout, uniforms, textures, layer
+        )
         total = self._vertex_total + n
         if self._max_vertices is not None and total > self._max_vertices:
             self._stager._check_limit(total, n, "vertices", self._max_vertices)
@@ -270,16 +263,9 @@ class Frame:
             if type(index_count) is int and index_count >= 0
             else non_negative_int(index_count, "reserve_indexed: index_count")
         )
-        if mode is None and program is None and layout is None and not uniforms and not textures:
-            state = self._default
-            if not self._default_checked:
-                self._check_default("reserve_indexed")
-        else:
-            state = state_for(self, "reserve_indexed", mode, program, layout, uniforms, textures)
-        if type(layer) is not int:
-            layer = check_layer(layer, "reserve_indexed")
-        if self._watch is not None:
-            watch_uniforms(self, state)
+        state, layer = self._range_state(
+            "reserve_indexed", mode, program, layout, uniforms, textures, layer
+        )
         stager = self._stager
         if self._max_vertices is not None:
             stager._check_limit(self._vertex_total + nv, nv, "vertices", self._max_vertices)
@@ -658,6 +644,30 @@ class Frame:
         when the frame is drawn)."""
         self._stager._check_mesh(mesh, where)
         self._meshes[id(mesh)] = mesh  # kept alive for the frame: its id stays its own
+
+    def _range_state(
+        self,
+        where: str,
+        mode: int | None,
+        program: Any,
+        layout: VertexLayout | None,
+        uniforms: Any,
+        textures: Any,
+        layer: object,
+    ) -> tuple[State, int]:
+        """A vertex range's checked state (the stager's default when no option is
+        given) and its layer: the part of reserve and reserve_indexed they share."""
+        if mode is None and program is None and layout is None and not uniforms and not textures:
+            state = self._default
+            if not self._default_checked:
+                self._check_default(where)
+        else:
+            state = state_for(self, where, mode, program, layout, uniforms, textures)
+        if type(layer) is not int:
+            layer = check_layer(layer, where)
+        if self._watch is not None:
+            watch_uniforms(self, state)
+        return state, layer
 
     def _check_default(self, where: str) -> None:
         layout = self._default.layout
