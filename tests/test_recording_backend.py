@@ -640,3 +640,85 @@ def test_the_compiled_method_keeps_the_python_signature() -> None:
         inspect.Parameter.POSITIONAL_OR_KEYWORD,
         inspect._empty,
     )
+
+
+# -- Python code running inside a reserve ----------------------------------------------
+
+
+def _warm(stager: sb.Stager) -> None:
+    for _ in range(4):  # past the first frames, which watch uniforms (the Python path)
+        with stager.frame() as frame:
+            frame.reserve(3)[:] = 0
+
+
+def _no_overlap(views: list[Any]) -> bool:
+    spans = sorted((v.ctypes.data, v.ctypes.data + v.nbytes) for v in views if v.nbytes)
+    return all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
+
+
+def test_a_reserve_made_by_a_finalizer_inside_a_reserve_overlaps_nothing(
+    ctx: Any, progs: dict[str, Any]
+) -> None:
+    """A collection set off by the reserve's own allocations may run a finalizer that
+    reserves too: the outer reserve must not commit what it read before (red team:
+    two views shared memory and vertex_count lost 4 vertices on the compiled path)."""
+    stager = _stager(ctx, progs)
+    _warm(stager)
+    inner: list[Any] = []
+    armed = [False]
+    frame = stager.begin()
+
+    class Bomb:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: freed by the collector, not by its refcount
+
+        def __del__(self) -> None:
+            if armed[0]:
+                inner.append(frame.reserve(4))
+
+    outer = []
+    threshold = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        for _ in range(2000):
+            Bomb()
+            armed[0] = True
+            outer.append(frame.reserve(6))
+            armed[0] = False
+            if len(inner) >= 5:
+                break
+    finally:
+        gc.set_threshold(*threshold)
+    assert inner  # the finalizers did reserve inside the reserves
+    assert _no_overlap(outer + inner)
+    assert frame.vertex_count == sum(len(v) for v in outer + inner)
+    frame.end()
+    assert stager.stats.vertices_last_frame == frame.vertex_count
+    stager.release()
+
+
+def test_a_reserve_made_by_a_uniform_values_eq_inside_a_reserve_is_counted(
+    ctx: Any, progs: dict[str, Any]
+) -> None:
+    stager = _stager(ctx, progs)
+    _warm(stager)
+    frame = stager.begin()
+    inner: list[Any] = []
+
+    class Sneaky(float):
+        __hash__ = float.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            if len(inner) < 3:
+                inner.append(frame.reserve(6))
+            return float.__eq__(self, other)  # type: ignore[operator]
+
+    dot = progs["dots"]
+    first = frame.reserve(1, mode=moderngl.POINTS, program=dot, uniforms={"u_size": 2.0})
+    second = frame.reserve(1, mode=moderngl.POINTS, program=dot, uniforms={"u_size": Sneaky(2.0)})
+    views = [first, second, *inner]
+    assert _no_overlap(views)
+    assert frame.vertex_count == sum(len(v) for v in views)
+    frame.end()
+    assert stager.stats.vertices_last_frame == frame.vertex_count
+    stager.release()

@@ -412,7 +412,7 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
     PyObject *ranges = NULL, *draws = NULL, *lasts = NULL, *last_layer = NULL;
     PyObject *view = NULL, *first_obj = NULL, *pair = NULL, *used_obj = NULL;
     PyObject *total_obj = NULL, *count_obj = NULL, *nranges_obj = NULL, *draw = NULL;
-    PyObject *range_start = NULL, *merge_obj;
+    PyObject *range_start = NULL, *merge_obj, *typed_ref = NULL, *last_seen = NULL;
     int python = 1;
 
     if (!Py_IS_TYPE(state, state_type)) {
@@ -443,6 +443,10 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         typed == NULL || !PyDict_CheckExact(typed)) {
         goto done;
     }
+    /* Held for the check before the commit (no other dict can take its address). */
+    typed_ref = Py_NewRef(typed);
+    last_seen = Py_NewRef(SLOT(self, F_last));
+    Py_ssize_t nranges = PyList_GET_SIZE(ranges), ndraws = PyList_GET_SIZE(draws);
     entry = Py_XNewRef(typed_entry(typed, layout));
     if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 2 ||
         !PyArray_CheckExact(PyTuple_GET_ITEM(entry, 0)) ||
@@ -555,6 +559,27 @@ frame_reserve(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject 
         SLOT(draw, D_ranges) = Py_NewRef(int_one);
         SLOT(draw, D_command) = Py_NewRef(int_minus_one);
     }
+    /* Python code may have run since the frame was read: the options' __hash__ and
+     * __eq__ in the state lookup, a finalizer in a collection the allocations above
+     * set off. If it changed the frame (a reserve, end()), what was read is stale:
+     * drop what was made and let Python start over. */
+    {
+        Py_ssize_t phase2, total2, start2, used2, cap2;
+        if (exact_ssize(SLOT(self, F_phase), &phase2) < 0 || phase2 != OPEN_PHASE ||
+            exact_ssize(SLOT(self, F_vertex_total), &total2) < 0 || total2 != vertex_total ||
+            SLOT(self, F_vertices) != stream || SLOT(self, F_ranges) != ranges ||
+            SLOT(self, F_draws) != draws || SLOT(self, F_lasts) != lasts ||
+            SLOT(self, F_last) != last_seen || SLOT(self, F_last_layer) != last_layer ||
+            PyList_GET_SIZE(ranges) != nranges || PyList_GET_SIZE(draws) != ndraws ||
+            SLOT(stream, T_typed) != typed_ref ||
+            exact_ssize(SLOT(stream, T_start), &start2) < 0 || start2 != start ||
+            exact_ssize(SLOT(stream, T_used), &used2) < 0 || used2 != used ||
+            exact_ssize(SLOT(stream, T_cap), &cap2) < 0 || cap2 != cap) {
+            PyErr_Clear(); /* exact_ssize may have set one: Python reads it afresh */
+            python = 1;
+            goto done;
+        }
+    }
     if (PyList_Append(ranges, pair) < 0) {
         goto done;
     }
@@ -613,6 +638,8 @@ done:
     Py_XDECREF(nranges_obj);
     Py_XDECREF(draw);
     Py_XDECREF(range_start);
+    Py_XDECREF(typed_ref);
+    Py_XDECREF(last_seen);
     if (result != NULL || !python) {
         return result;
     }

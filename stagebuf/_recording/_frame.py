@@ -211,7 +211,9 @@ class Frame:
             self._stager._check_limit(total, n, "vertices", self._max_vertices)
         layout = state.layout
         view, first = self._vertices.take(n, layout, layout.stride, layout.dtype)
-        self._vertex_total = total
+        # Added, not set to `total`: the take's allocations may set off a collection
+        # whose finalizers reserve too (their vertices are counted already).
+        self._vertex_total += n
         ranges = self._ranges
         ranges.append((first, n))
         last = self._last if layer == self._last_layer else self._lasts.get(layer)

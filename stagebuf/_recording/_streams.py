@@ -139,12 +139,13 @@ class Stream:
         end = pos - start + n * stride
         if end > self.cap and n:
             self._grow(n * stride, stride)
-            pos = start = self.start
-            pos += -pos % stride
-            end = pos - start + n * stride
+            # Read the stream afresh: the growth allocated, and a collection it set off
+            # may have run finalizers that take items too.
+            return self.take(n, key, stride, dtype)
         hit = self.typed.get(key)
         if hit is None:
-            hit = self._typed(key, stride, dtype)
+            self._typed(key, stride, dtype)
+            return self.take(n, key, stride, dtype)  # likewise
         view, origin = hit
         k = (pos - origin) // stride
         self.used = end
