@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import random
 import signal
@@ -653,7 +654,7 @@ def _warm(stager: sb.Stager) -> None:
 
 def _no_overlap(views: list[Any]) -> bool:
     spans = sorted((v.ctypes.data, v.ctypes.data + v.nbytes) for v in views if v.nbytes)
-    return all(b[0] >= a[1] for a, b in zip(spans, spans[1:]))
+    return all(b[0] >= a[1] for a, b in itertools.pairwise(spans))
 
 
 def test_a_reserve_made_by_a_finalizer_inside_a_reserve_overlaps_nothing(
