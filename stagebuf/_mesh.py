@@ -383,6 +383,8 @@ def _index_data(indices: Any, vertex_count: int, wanted: object) -> Any:
             raise TypeError(
                 f"Mesh: indices of {type(indices).__name__} are not an array ({err})."
             ) from err
+    if array.size == 0 and array.dtype.kind == "f":
+        array = array.astype(np.uint32)  # `[]`: no indices (numpy makes it float64)
     if array.dtype.kind not in "iu":
         raise TypeError(f"Mesh: indices must be integers; got an array of {array.dtype}.")
     array = array.reshape(-1)

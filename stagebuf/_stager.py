@@ -37,6 +37,7 @@ from ._recording._streams import HINT_WINDOW, SizeHint, Stream, forget_layouts
 __all__ = ["HINT_WINDOW", "Stager", "StagerStats"]
 
 _WATCHED_FRAMES = 3  # a new stager's frames that watch for uniforms set between reserves
+_MAX_RING = 16  # GL buffers a ring may rotate: more frames in flight than any driver keeps
 
 
 @dataclass
@@ -108,8 +109,11 @@ class Stager:
                 f"Stager: layout must be a VertexLayout; got {type(layout).__name__} {layout!r}."
             )
         ring_size = non_negative_int(ring_size, "Stager: ring_size")
-        if ring_size < 1:
-            raise ValueError(f"Stager: ring_size must be at least 1; got {ring_size}.")
+        if not 1 <= ring_size <= _MAX_RING:
+            raise ValueError(
+                f"Stager: ring_size must be from 1 to {_MAX_RING} (frames in flight); got "
+                f"{ring_size}."
+            )
         if stack is not None and not isinstance(stack, Stack):
             raise TypeError(
                 f"Stager: stack must be a stagebuf.Stack; got {type(stack).__name__} {stack!r}."
@@ -167,7 +171,13 @@ class Stager:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.release()
+        self.release()  # an open frame is discarded: the block's own exception goes on
+
+    @property
+    def open_frame(self) -> Frame | None:
+        """The frame open now (from ``begin()`` or a ``with`` block), or None: a frame
+        whose reference was lost can still be ended or discarded through it."""
+        return self._frame
 
     # -- settings ------------------------------------------------------------
 
@@ -293,9 +303,30 @@ class Stager:
                 calls = self._renderer.render(
                     slot, self._draws, self._ranges, mode, uploader.fixed_restart, uploader.slots
                 )
+        except (TypeError, AttributeError) as err:
+            self._released_since_named(err)
+            raise
         finally:
             self.stats.draw_calls_last_render = calls
             self.stats.vertex_arrays_created = self._renderer.vertex_arrays_created
+
+    def _released_since_named(self, err: BaseException) -> None:
+        """Say which program or texture of the frame was released after a reserve named
+        it (GL refuses it, in moderngl's words), when one was."""
+        released = self._backend.released
+        for draw in self._draws:
+            state = draw.state
+            gone = "program" if released(state.program) else None
+            for unit, texture in (state.textures or {}).items():
+                if gone is None and released(texture):
+                    gone = f"texture for unit {unit}"
+            if gone is not None:
+                with self._backend.current():
+                    self._forget_released()  # the next reserve naming it is refused there
+                raise StagerError(
+                    f"render(): the {gone} of a range was released after the frame named "
+                    f"it; stage a new frame without it."
+                ) from err
 
     @property
     def ranges(self) -> list[tuple[int, int]]:
@@ -336,11 +367,12 @@ class Stager:
         return int(self._uploader.nbytes)
 
     def release(self) -> None:
-        """Release the GL buffers and vertex arrays; the stager is unusable afterwards."""
+        """Release the GL buffers and vertex arrays (an open frame is discarded first);
+        the stager is unusable afterwards."""
         if self._released:
             return
         if self._frame is not None:
-            raise StagerError("release() inside an open frame: end the frame first.")
+            self._frame.discard()  # released with the stager: nothing of it uploaded
         if self._backend.is_released():
             self._renderer.forget()  # the context took them with it
             self._uploader.release()
@@ -381,7 +413,7 @@ class Stager:
         if self._frame is not None:
             raise StagerError(
                 "frames cannot nest: the previous frame is still open (leave its `with` "
-                "block, or call frame.end() or frame.discard())."
+                "block, or call frame.end() or frame.discard(); stager.open_frame is it)."
             )
         self._vertex_stream.open_first(self._vertex_hint.size, self._vertex_hint.minimum)
         self._frame = frame
@@ -480,12 +512,19 @@ class Stager:
         self._renderer.forget_released(self._uploader.slots)
         for bkey in [k for k in self._bindings if released(k[0])]:
             del self._bindings[bkey]
-        for skey in [k for k, state in self._states.items() if released(state.program)]:
+        for skey in [k for k, state in self._states.items() if _holds_released(state, released)]:
             del self._states[skey]
         for pkey in [k for k in self._pairs if released(k[0].program) or released(k[1])]:
             del self._pairs[pkey]
         self._programs = {p for p in self._programs if not released(p)}
         self._backend.forget_released()
+
+
+def _holds_released(state: State, released: Any) -> bool:
+    """Whether a state names a released program or texture."""
+    return bool(released(state.program)) or any(
+        released(texture) for texture in (state.textures or {}).values()
+    )
 
 
 def _cap(value: object, what: str) -> int | None:

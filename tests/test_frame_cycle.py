@@ -113,13 +113,43 @@ def test_misuse_of_the_life_cycle_is_named(ctx: Any, fbo: Any, program: Any) -> 
         unopened = stager.frame()
         with pytest.raises(sb.StagerError, match=r"end\(\) outside a frame: this frame was never"):
             unopened.end()
-        with (
-            pytest.raises(sb.StagerError, match=r"release\(\) inside an open frame"),
-            stager.frame(),
-        ):
-            stager.release()
         assert centre(fbo, stager) == RED  # nothing of that disturbed the frame on screen
         assert stager.stats.frames == 1
+
+
+def test_a_lost_frame_can_be_found_and_release_discards_an_open_one(ctx: Any, program: Any) -> None:
+    stager = sb.Stager(ctx, LAYOUT, program)
+
+    def begin_frame() -> None:
+        stager.begin()  # the frame's reference is lost when the hook fails
+        raise RuntimeError("a hook failed before the frame was stored")
+
+    with pytest.raises(RuntimeError):
+        begin_frame()
+    with pytest.raises(sb.StagerError, match=r"frames cannot nest.*stager.open_frame is it"):
+        stager.begin()
+    lost = stager.open_frame
+    assert lost is not None
+    lost.discard()
+    assert stager.open_frame is None and stager.stack.bytes_in_use == 0
+    frame = stager.begin()
+    fill(frame, RED)
+    stager.release()  # discards the open frame, then releases
+    assert stager.stats.frames_discarded == 2 and stager.stats.frames == 0
+    with pytest.raises(sb.StagerError, match="this frame has ended"):
+        frame.end()
+
+
+def test_an_exception_in_a_with_stager_block_is_not_hidden_by_an_open_frame(
+    ctx: Any, program: Any
+) -> None:
+    with (
+        pytest.raises(KeyError, match="the app's own error"),
+        sb.Stager(ctx, LAYOUT, program) as stager,
+    ):
+        fill(stager.begin(), RED)
+        raise KeyError("the app's own error")
+    assert stager.gl_bytes == 0  # released: its GL buffers were freed
 
 
 def test_a_failed_end_closes_the_frame_and_keeps_the_previous_one(

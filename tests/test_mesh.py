@@ -592,3 +592,10 @@ def test_a_borrowed_buffer_survives_its_meshs_release_on_a_released_context(ctx:
     finally:
         a.release()
         ctx.__enter__()
+
+
+def test_an_empty_index_list_is_no_indices_to_draw(ctx: Any) -> None:
+    """`[]` is float64 to numpy; as indices it means none (a red-team find)."""
+    mesh = sb.Mesh(ctx, np.zeros(3, MESH_LAYOUT.dtype), [])
+    assert mesh.index_dtype == np.uint32 and mesh.index_count == 0 and mesh.draw_count == 0
+    mesh.release()

@@ -122,7 +122,7 @@ def test_vectors_scalars_and_ints_in_numpy_shapes(ctx: Any, fbo: Any, matrix_pro
         ({"u_mode": 1.5}, TypeError, r"uniform 'u_mode' holds integers; got 1.5"),
         ({"u_mode": [1, 2]}, ValueError, r"uniform 'u_mode' takes a number; got \[1, 2\]"),
         ({"u_m": np.eye(3)}, ValueError, r"uniform 'u_m' takes 16 numbers; got array"),
-        ({"u_m": b"\0" * 60}, ValueError, r"uniform 'u_m' takes 16 numbers"),
+        ({"u_m": b"\0" * 60}, ValueError, r"uniform 'u_m' takes 16 float32 values"),
         ({"u_rgb": ["a", "b", "c"]}, ValueError, r"uniform 'u_rgb' takes 3 numbers"),
     ],
 )
@@ -359,3 +359,98 @@ def test_a_stager_of_a_released_context_releases_nothing_elsewhere() -> None:
             buffer.release()
     finally:
         other.release()
+
+
+# -- found by a red-team review ---------------------------------------------------------
+
+BOOL_VS = """#version 330 core
+in vec2 in_pos; in vec4 in_color; uniform bool u_on; uniform vec4 u_tint; out vec4 v_color;
+void main() { gl_Position = vec4(in_pos, 0.0, 1.0); v_color = u_on ? u_tint : in_color; }"""
+
+
+@pytest.fixture
+def bool_program(ctx: Any) -> Iterator[Any]:
+    program = ctx.program(vertex_shader=BOOL_VS, fragment_shader=FS)
+    program["u_on"].value = 0
+    program["u_tint"].value = (0.0, 0.0, 1.0, 1.0)
+    yield program
+    program.release()
+
+
+def test_bool_uniforms_take_bools_and_ints_and_refuse_floats_at_the_reserve(
+    ctx: Any, fbo: Any, bool_program: Any
+) -> None:
+    with sb.Stager(ctx, LAYOUT, bool_program) as stager:
+        for bad in (0.5, 1.0, (0.0, 0.5)):
+            with stager.frame() as frame:
+                full(frame, RED)
+                with pytest.raises((TypeError, ValueError), match=r"uniform 'u_on'"):
+                    frame.reserve(3, uniforms={"u_on": bad})
+            assert centre(fbo, stager) == RED  # refused at the reserve, the frame drew
+        for good in (True, np.True_, 1, 2**40, np.array([1])):
+            with stager.frame() as frame:
+                full(frame, RED)
+                tri(frame, RED, uniforms={"u_on": good})
+            fbo.clear(0.0, 0.0, 0.0, 1.0)
+            stager.render()
+            assert tuple(grab(fbo)[20, 20]) == BLUE, good  # the tint: u_on is true
+            assert tuple(grab(fbo)[60, 60]) == RED
+
+
+def test_a_writable_memoryview_and_bytes_of_the_wrong_size(
+    ctx: Any, fbo: Any, bool_program: Any
+) -> None:
+    with sb.Stager(ctx, LAYOUT, bool_program) as stager:
+        with stager.frame() as frame:
+            tint = memoryview(np.array([0.0, 1.0, 0.0, 1.0], "f4"))  # writable: unhashable
+            tri(frame, RED, uniforms={"u_on": True, "u_tint": tint})
+            with pytest.raises(ValueError, match=r"'u_tint' takes 4 float32 values \(16 bytes\)"):
+                tri(frame, RED, uniforms={"u_tint": bytes(15)})
+        fbo.clear(0.0, 0.0, 0.0, 1.0)
+        stager.render()
+        assert tuple(grab(fbo)[20, 20]) == GREEN
+
+
+def test_a_program_or_texture_released_after_the_frame_named_it_is_named_at_render(
+    ctx: Any, fbo: Any, program: Any
+) -> None:
+    other = ctx.program(vertex_shader=MATRIX_VS, fragment_shader=FS)
+    other["u_m"].write(np.eye(4, dtype="f4").tobytes())
+    with sb.Stager(ctx, LAYOUT, program) as stager:
+        for _ in range(2):  # the second frame's state comes from the cache
+            with stager.frame() as frame:
+                tri(frame, RED, program=other)
+        other.release()
+        with pytest.raises(sb.StagerError, match=r"the program of a range was released after"):
+            stager.render()
+        with stager.frame() as frame:
+            with pytest.raises(ValueError, match="the program was released"):
+                tri(frame, RED, program=other)  # refused where it is named, once known
+            full(frame, GREEN)
+        assert centre(fbo, stager) == GREEN
+
+
+def test_the_uniform_warning_points_at_the_callers_line_and_nan_is_no_change(
+    ctx: Any, matrix_program: Any
+) -> None:
+    with sb.Stager(ctx, LAYOUT, matrix_program) as stager:
+        matrix_program["u_rgb"].value = (float("nan"), 0.0, 0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with stager.frame() as frame:  # NaN set once, read back twice: no change
+                tri(frame, RED)
+                tri(frame, RED)
+        frame = stager.begin()
+        matrix_program["u_rgb"].value = (1.0, 0.0, 0.0)
+        tri(frame, RED)
+        matrix_program["u_rgb"].value = (0.0, 1.0, 0.0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame.reserve(3)[:] = 0
+        frame.end()
+        assert [w.filename for w in caught] == [__file__]
+
+
+def test_ring_size_has_an_upper_bound(ctx: Any, program: Any) -> None:
+    with pytest.raises(ValueError, match=r"ring_size must be from 1 to 16 .*; got 1000000000"):
+        sb.Stager(ctx, LAYOUT, program, ring_size=10**9)

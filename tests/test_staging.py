@@ -320,7 +320,11 @@ def test_bad_reserve_counts(stager: sb.Stager, count: Any, exc: type, match: str
     ("kwargs", "exc", "match"),
     [
         ({"strategy": "fast"}, ValueError, "unknown strategy 'fast'; expected one of ring"),
-        ({"ring_size": 0}, ValueError, "ring_size must be at least 1; got 0"),
+        (
+            {"ring_size": 0},
+            ValueError,
+            r"ring_size must be from 1 to 16 \(frames in flight\); got 0",
+        ),
         ({"max_vertices": -5}, ValueError, "max_vertices must be a non-negative int"),
     ],
 )

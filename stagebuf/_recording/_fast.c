@@ -172,8 +172,10 @@ cached_state(PyObject *self, PyObject *mode, PyObject *program, PyObject *layout
     Py_DECREF(key);
     Py_DECREF(states);
     if (state == NULL && PyErr_Occurred()) {
-        /* Frame._state checks unhashable options itself (TypeError); others raise. */
+        /* state_for checks unhashable options itself (TypeError; ValueError: a
+         * writable memoryview); others raise. */
         if (PyErr_ExceptionMatches(PyExc_TypeError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError) ||
             PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
         }

@@ -668,7 +668,7 @@ class Frame:
         if type(layer) is not int:
             layer = check_layer(layer, where)
         if self._watch is not None:
-            watch_uniforms(self, state)
+            watch_uniforms(self, state, stacklevel=4)  # the caller of reserve*, not this
         return state, layer
 
     def _check_default(self, where: str) -> None:

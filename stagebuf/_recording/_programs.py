@@ -74,7 +74,15 @@ def _uniform_value(spec: tuple[str, int], name: str, value: object, where: str) 
     """``value`` as plain Python numbers, checked: numeric, the uniform's size and range."""
     kind, want = spec
     if isinstance(value, (bytes, bytearray, memoryview)):
-        value = np.frombuffer(value, _BYTES_AS.get(kind, np.float32))
+        scalar = np.dtype(_BYTES_AS.get(kind, np.float32))
+        nbytes = memoryview(value).nbytes
+        if nbytes != want * scalar.itemsize:
+            raise ValueError(
+                f"{where}: uniform {name!r} takes {want} {scalar.name} value"
+                f"{'s' if want > 1 else ''} ({want * scalar.itemsize} bytes); got {nbytes} "
+                f"bytes."
+            )
+        value = np.frombuffer(memoryview(value).cast("B"), scalar)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):  # ragged nesting
@@ -86,6 +94,14 @@ def _uniform_value(spec: tuple[str, int], name: str, value: object, where: str) 
             f"holding {want} values, or their bytes, is taken)."
         )
     flat = array.reshape(-1)
+    if kind == "b":  # GL: any non-zero is true; moderngl takes ints for bools
+        if flat.dtype.kind == "f":
+            raise TypeError(
+                f"{where}: uniform {name!r} holds booleans; got {value!r} (pass True/False "
+                f"or integers)."
+            )
+        bools = [int(v != 0) for v in flat.tolist()]
+        return bools[0] if want == 1 else bools
     if kind in _INT_RANGE:
         if flat.dtype.kind == "f" and not np.array_equal(flat, np.trunc(flat)):
             raise TypeError(
@@ -105,7 +121,13 @@ def _uniform_value(spec: tuple[str, int], name: str, value: object, where: str) 
 
 
 # How the bytes of a uniform's value are read, by the uniform's scalar kind.
-_BYTES_AS: dict[str, Any] = {"f": np.float32, "d": np.float64, "i": np.int32, "u": np.uint32}
+_BYTES_AS: dict[str, Any] = {
+    "f": np.float32,
+    "d": np.float64,
+    "i": np.int32,
+    "u": np.uint32,
+    "b": np.int32,
+}
 
 
 def check_textures(

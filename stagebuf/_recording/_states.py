@@ -67,7 +67,8 @@ def state_for(
                 tuple(textures.items()) if textures else None,
             )
         state = states.get(key)
-    except (TypeError, AttributeError):  # unhashable, or not mappings: checked below
+    except (TypeError, ValueError, AttributeError):  # unhashable (a writable memoryview:
+        # ValueError), or not mappings: checked below
         state = key = None
     if state is not None:
         return state
@@ -131,7 +132,7 @@ def checked_state(
     return state
 
 
-def watch_uniforms(frame: Frame, state: State) -> None:
+def watch_uniforms(frame: Frame, state: State, stacklevel: int = 3) -> None:
     """Warn once when a program's uniform changed between two reserves of one frame.
 
     A draw list reads a program's own uniform values at render(), so every
@@ -150,7 +151,9 @@ def watch_uniforms(frame: Frame, state: State) -> None:
         own = {k: v for k, v in own.items() if k not in state.uniforms}
     before = watch.get(state.program)
     watch[state.program] = own
-    changed = [k for k, v in own.items() if before is not None and before.get(k, v) != v]
+    changed = (
+        [] if before is None else [k for k, v in own.items() if not _same(before.get(k, v), v)]
+    )
     if changed:
         stager._watch_frames = 0
         frame._watch = None
@@ -161,8 +164,17 @@ def watch_uniforms(frame: Frame, state: State) -> None:
             f"frame.reserve(..., uniforms={{{changed[0]!r}: value}}) (textures likewise: "
             f"textures={{unit: texture}}). stagebuf says this once.",
             UniformBetweenReservesWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal uniform values, NaN equal to itself (a value read back twice)."""
+    if a == b:
+        return True
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return isinstance(a, float) and isinstance(b, float) and a != a and b != b
 
 
 def check_layer(layer: object, where: str) -> int:
