@@ -24,7 +24,7 @@ import numpy as np
 
 from ._arena import Stack, non_negative_int
 from ._backends import for_context
-from ._errors import LayoutMismatchError, StagerError, StagingLimitError
+from ._errors import LayoutMismatchError, StackOverflowError, StagerError, StagingLimitError
 from ._layout import VertexLayout
 from ._mesh import Mesh
 from ._recording._drawlist import KIND_NAMES, Draw, State
@@ -415,7 +415,16 @@ class Stager:
                 "frames cannot nest: the previous frame is still open (leave its `with` "
                 "block, or call frame.end() or frame.discard(); stager.open_frame is it)."
             )
-        self._vertex_stream.open_first(self._vertex_hint.size, self._vertex_hint.minimum)
+        hint = self._vertex_hint
+        try:
+            self._vertex_stream.open_first(hint.size, hint.minimum)
+        except StackOverflowError as err:
+            raise StackOverflowError(
+                f"frame(): the frame's first arena slice of {hint.minimum} bytes "
+                f"(initial_vertices of {self.layout!r}) does not fit the stack: {err}",
+                requested_bytes=err.requested_bytes,
+                limit_bytes=err.limit_bytes,
+            ) from err
         self._frame = frame
 
     def _submit(self, recorded: RecordedFrame) -> None:

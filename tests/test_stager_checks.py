@@ -454,3 +454,49 @@ def test_the_uniform_warning_points_at_the_callers_line_and_nan_is_no_change(
 def test_ring_size_has_an_upper_bound(ctx: Any, program: Any) -> None:
     with pytest.raises(ValueError, match=r"ring_size must be from 1 to 16 .*; got 1000000000"):
         sb.Stager(ctx, LAYOUT, program, ring_size=10**9)
+
+
+def test_a_frame_ended_by_a_uniform_values_eq_refuses_the_reserve_in_progress(
+    ctx: Any, matrix_program: Any
+) -> None:
+    """Python code in an option's __eq__ may end the frame: the reserve it runs in is
+    refused, on both paths, instead of handing out a view of the ended frame."""
+    with sb.Stager(ctx, LAYOUT, matrix_program) as stager:
+        for _ in range(4):  # past the first frames (the compiled path takes over)
+            with stager.frame() as frame:
+                tri(frame, RED, uniforms={"u_mode": 0})
+        frame = stager.begin()
+        tri(frame, RED, uniforms={"u_mode": 0})
+
+        ended = []
+
+        class Ender(int):
+            __hash__ = int.__hash__
+
+            def __eq__(self, other: object) -> bool:
+                if not ended:  # the first comparison, in the state cache's lookup
+                    ended.append(True)
+                    frame.end()
+                return int.__eq__(self, other)  # type: ignore[operator]
+
+        with pytest.raises(sb.StagerError, match=r"reserve\(\) outside a frame: this frame has"):
+            frame.reserve(3, uniforms={"u_mode": Ender(0)})
+        assert stager.stats.frames == 5 and stager.stats.vertices_last_frame == 3
+
+
+def test_a_first_slice_that_does_not_fit_names_initial_vertices(ctx: Any, program: Any) -> None:
+    stack = sb.Stack(max_capacity=64 << 10)
+    with (
+        stack.uninit_slice(60 << 10, np.uint8),  # someone else holds most of the stack
+        sb.Stager(ctx, LAYOUT, program, stack=stack, initial_vertices=1000) as stager,
+    ):
+        with pytest.raises(
+            sb.StackOverflowError, match=r"first arena slice of 12000 bytes \(initial_vert"
+        ):
+            stager.begin()
+        assert stager.open_frame is None
+    with (
+        sb.Stager(ctx, LAYOUT, program, stack=stack, initial_vertices=1000) as stager,
+        stager.frame() as frame,  # once there is room, it stages
+    ):
+        full(frame, RED)

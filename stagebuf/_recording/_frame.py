@@ -665,6 +665,8 @@ class Frame:
                 self._check_default(where)
         else:
             state = state_for(self, where, mode, program, layout, uniforms, textures)
+            if self._phase != _OPEN:  # the options' __eq__ or __hash__ ended the frame
+                self._refuse(f"{where}()")
         if type(layer) is not int:
             layer = check_layer(layer, where)
         if self._watch is not None:
