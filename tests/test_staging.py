@@ -287,16 +287,16 @@ def test_misuse_raises_runtime_errors(stager: sb.Stager) -> None:
         stager.render()
     with stager.frame() as frame:
         frame.reserve(3)
-        with pytest.raises(RuntimeError, match="frames cannot nest"), stager.frame():
+        with pytest.raises(sb.StagerError, match="frames cannot nest"), stager.frame():
             pass
-    with pytest.raises(RuntimeError, match="reserve\\(\\) outside a frame"):
+    with pytest.raises(sb.StagerError, match="reserve\\(\\) outside a frame"):
         frame.reserve(3)
-    with pytest.raises(RuntimeError, match="reserve_indexed\\(\\) outside a frame"):
+    with pytest.raises(sb.StagerError, match="reserve_indexed\\(\\) outside a frame"):
         frame.reserve_indexed(3, 3)
     stager.release()
-    with pytest.raises(RuntimeError, match="released Stager"):
+    with pytest.raises(sb.StagerError, match="released Stager"):
         stager.frame().__enter__()
-    with pytest.raises(RuntimeError, match="released Stager"):
+    with pytest.raises(sb.StagerError, match="released Stager"):
         stager.render()
 
 
@@ -355,9 +355,9 @@ def test_released_context_is_reported() -> None:
     with stager.frame() as frame:
         frame.reserve(3)["in_pos"][:] = 0.0
     ctx.release()
-    with pytest.raises(RuntimeError, match="context was released"):
+    with pytest.raises(sb.StagerError, match="context was released"):
         stager.render()
-    with pytest.raises(RuntimeError, match="context was released"):
+    with pytest.raises(sb.StagerError, match="context was released"):
         stager.frame().__enter__()
     stager.release()  # releasing what is left never touches the dead context
 
@@ -365,7 +365,7 @@ def test_released_context_is_reported() -> None:
 def test_context_released_inside_a_frame_is_reported() -> None:
     ctx = moderngl.create_context(standalone=True, backend="egl")
     stager = sb.Stager(ctx, LAYOUT, load_program(ctx))
-    with pytest.raises(RuntimeError, match="context was released"), stager.frame() as frame:
+    with pytest.raises(sb.StagerError, match="context was released"), stager.frame() as frame:
         frame.reserve(3)["in_pos"][:] = 0.0
         ctx.release()
     assert stager.stack.bytes_in_use == 0
