@@ -54,7 +54,11 @@ class StagerStats:
     indices_last_frame: int = 0
     bytes_uploaded_last_frame: int = 0
     writes_last_frame: int = 0
-    """``Buffer.write`` calls of the last upload (1 per GL buffer in steady state)."""
+    """``Buffer.write`` calls of the last upload (1 per GL buffer in steady state; 0
+    under the "mapped" strategy, whose frames are written in place)."""
+    fence_waits: int = 0
+    """Frames that had to wait for the GPU to finish reading the ring slot they were
+    about to write ("mapped" strategy; 0 under the others, where GL orders writes)."""
     draw_calls_last_render: int = 0
     buffers_created: int = 0
     """GL buffers created since the stager was made (flat once warm)."""
@@ -74,10 +78,15 @@ class Stager:
     checked against each layout it draws once per pair:
     :class:`LayoutMismatchError` lists both sides.
 
-    Options (keyword-only): ``strategy`` is one of ``"ring"`` (``ring_size`` GL
-    buffers rotated per frame, default 3), ``"orphan"`` (one buffer orphaned at
+    Options (keyword-only): ``strategy`` is one of ``"mapped"`` (``ring_size``
+    GL buffers, at least 2, each mapped persistently: the frame's views point
+    straight into GPU-visible memory and the upload copies nothing; GL 4.4 or
+    ARB_buffer_storage), ``"ring"`` (``ring_size`` GL buffers rotated per
+    frame, default 3), ``"orphan"`` (one buffer orphaned at
     constant capacity each frame, up to ``ORPHAN_LIMIT_BYTES``) or ``"write"``
-    (plain writes into one buffer); ``index_dtype`` is ``"u4"`` (default) or
+    (plain writes into one buffer); by default (None) "mapped" where it works
+    and "ring" elsewhere (``STAGEBUF_NO_MAPPED=1`` forces "ring"), and
+    ``stager.strategy`` says which runs; ``index_dtype`` is ``"u4"`` (default) or
     ``"u2"``; ``max_vertices`` / ``max_indices`` cap one frame (``None``: no
     cap); ``initial_vertices`` sizes the first arena slice; ``stack`` is the
     :class:`Stack` to stage on (by default the stager owns one).
@@ -94,7 +103,7 @@ class Stager:
         layout: VertexLayout,
         program: Any,
         *,
-        strategy: str = "ring",
+        strategy: str | None = None,
         ring_size: int = 3,
         mode: int = TRIANGLES,
         index_dtype: Any = "u4",
@@ -154,11 +163,16 @@ class Stager:
         self._released = False
         self._draws: list[Draw] = []  # the drawn frame's draws, in drawing order
         self._ranges: list[tuple[int, int]] = []
-        self._uploader = backend.uploader(ring_size)
+        self._uploader = uploader = backend.uploader(ring_size)
+        # Memory the backend lends a frame to write into (a mapped GL buffer), where
+        # its uploader has any: None for a backend without (then the arena's).
+        self._window = getattr(uploader, "window", None)
         self._renderer = backend.renderer(
             self._binding, self._forget_released, index_dtype_.itemsize
         )
         self._new_default()
+        if strategy is None:
+            strategy = getattr(backend, "default_strategy", None) or backend.strategies[0]
         self.strategy = strategy
 
     def __repr__(self) -> str:
@@ -416,8 +430,14 @@ class Stager:
                 "block, or call frame.end() or frame.discard(); stager.open_frame is it)."
             )
         hint = self._vertex_hint
+        window = self._window
+        # 0: the vertex stream (1: the index stream); checked mode poisons stale bytes.
+        lent = window(0, hint.need, self._stack.checked) if window is not None else None
         try:
-            self._vertex_stream.open_first(hint.size, hint.minimum)
+            if lent is not None:
+                self._vertex_stream.open_window(*lent)  # the frame is written in place
+            else:
+                self._vertex_stream.open_first(hint.size, hint.minimum)
         except StackOverflowError as err:
             raise StackOverflowError(
                 f"frame(): the frame's first arena slice of {hint.minimum} bytes "
@@ -426,6 +446,17 @@ class Stager:
                 limit_bytes=err.limit_bytes,
             ) from err
         self._frame = frame
+
+    def _open_indices(self, nbytes: int, first: int) -> None:
+        """Open the frame's index stream for ``nbytes`` (``first``: the first indexed
+        reserve's bytes)."""
+        window = self._window
+        need = max(self._index_hint.need, first)
+        lent = window(1, need, self._stack.checked) if window is not None else None
+        if lent is not None:
+            self._index_stream.open_window(*lent)
+        else:
+            self._index_stream.open_first(nbytes, 64)
 
     def _submit(self, recorded: RecordedFrame) -> None:
         """Upload an ended frame; it becomes the frame ``render()`` draws."""
@@ -446,6 +477,7 @@ class Stager:
         stats.bytes_uploaded_last_frame = vbytes + ibytes
         stats.writes_last_frame = writes
         stats.buffers_created = uploader.buffers_created
+        stats.fence_waits = getattr(uploader, "fence_waits", 0)
 
     def _check_mesh(self, mesh: Any, where: str) -> None:
         if not isinstance(mesh, Mesh):

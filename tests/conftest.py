@@ -21,6 +21,41 @@ def _seed_and_strict_numpy() -> Iterator[None]:
     np.seterr(**old)
 
 
+_NO_MAPPED = "STAGEBUF_NO_MAPPED"
+
+
+def _mapping_off() -> bool:
+    return os.environ.get(_NO_MAPPED, "") not in ("", "0")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every GL test runs with the default strategy both ways: "mapped" (mapping on)
+    # and "ring" (mapping off). With STAGEBUF_NO_MAPPED set, only the second.
+    if "ctx" in metafunc.fixturenames and not _mapping_off():
+        metafunc.parametrize(
+            "_default_strategy", ["mapping-on", "mapping-off"], indirect=True, scope="function"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _default_strategy(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Switch persistent mapping off for the "mapping-off" run of a GL test (the
+    default strategy is then "ring"); skip tests that ask for "mapped" explicitly
+    while mapping is off."""
+    param = getattr(request, "param", None)
+    callspec = getattr(request.node, "callspec", None)
+    asks = callspec is not None and callspec.params.get("strategy") == "mapped"
+    if param == "mapping-off" or _mapping_off():
+        if asks:
+            pytest.skip("strategy 'mapped' with mapping switched off")
+        mp = pytest.MonkeyPatch()
+        mp.setenv(_NO_MAPPED, "1")
+        yield
+        mp.undo()
+    else:
+        yield
+
+
 @pytest.fixture(scope="session")
 def gl_ctx() -> Iterator[Any]:
     """A standalone EGL context (llvmpipe on machines without a GPU)."""

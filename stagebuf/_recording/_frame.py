@@ -277,7 +277,8 @@ class Frame:
         indices = self._indices
         if indices is None:
             indices = stager._index_stream
-            indices.open_first(max(stager._index_hint.size, ni * dtype.itemsize), 64)
+            need = ni * dtype.itemsize
+            stager._open_indices(max(stager._index_hint.size, need), need)
             self._indices = indices
         layout = state.layout
         vertices = self._vertices

@@ -36,7 +36,7 @@ class SizeHint:
     frame, so one burst does not pin its size.
     """
 
-    __slots__ = ("frames", "minimum", "peak", "size")
+    __slots__ = ("frames", "minimum", "need", "peak", "size")
 
     def __init__(self, minimum: int) -> None:
         self.minimum = minimum
@@ -45,16 +45,22 @@ class SizeHint:
     def reset(self) -> None:
         """Forget the sizes seen so far."""
         self.size = self.minimum
+        # As size, without the minimum: what recent frames needed (0: none seen). A
+        # lent window (a mapped buffer sized by the frames) is used when it holds this.
+        self.need = 0
         self.peak = 0  # the biggest frame of the current window
         self.frames = 0
 
     def note(self, n: int) -> None:
         if n > self.size:
             self.size = pow2(n)
+        if n > self.need:
+            self.need = pow2(n)
         self.peak = max(self.peak, n)
         self.frames += 1
         if self.frames >= HINT_WINDOW:
             self.size = max(self.minimum, pow2(self.peak))
+            self.need = pow2(self.peak) if self.peak else 0
             self.peak = self.frames = 0
 
 
@@ -82,7 +88,7 @@ class Stream:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.scopes: list[Any] = []
+        self.scopes: list[Any] = []  # arena scopes of the slices (None: a lent window)
         self.views: list[NDArray] = []  # uint8 slices
         self.starts: list[int] = []  # stream offset of each slice's first byte
         self.filled: list[int] = []  # bytes used in each slice but the last
@@ -120,6 +126,17 @@ class Stream:
             if last is not None and last[0] is where[0] and last[1:3] == where[1:3]:
                 self.typed = last[3]
             self.last_first = (*where, self.typed)
+
+    def open_window(self, window: NDArray, typed: dict[object, tuple[NDArray, int]]) -> None:
+        """The frame's first slice is ``window``, uint8 memory a backend lends for this
+        frame (a GL buffer's mapping), with ``typed``, the cache of its typed views
+        the backend keeps from frame to frame; later slices come from the arena."""
+        self.scopes.append(None)  # no arena scope to end
+        self.views.append(window)
+        self.starts.append(0)
+        self.start = self.used = 0
+        self.cap = len(window)
+        self.typed = typed
 
     def open_first(self, hint: int, minimum: int) -> None:
         """The frame's first slice: ``hint`` bytes, or ``minimum`` when the stack's cap
@@ -204,7 +221,9 @@ class Stream:
     def release(self) -> None:
         """End the slices' scopes (newest first, as the arena expects)."""
         while self.scopes:
-            self.scopes.pop().__exit__(None, None, None)
+            scope = self.scopes.pop()
+            if scope is not None:  # None: a window lent by the backend
+                scope.__exit__(None, None, None)
         self.views.clear()
         self.starts.clear()
         self.filled.clear()

@@ -19,6 +19,7 @@ from .. import Caps
 from ._current import on, remember
 from ._draws import Renderer
 from ._gl import check_gl, is_released
+from ._glfuncs import GlFuncs, load
 from ._uploads import ORPHAN_LIMIT_BYTES, STRATEGIES, Uploader
 
 __all__ = [
@@ -46,7 +47,7 @@ _UNIFORM_KINDS = {
 class ModernglBackend:
     """One moderngl context as the staging layer sees it."""
 
-    __slots__ = ("caps", "ctx", "infos", "texture_units")
+    __slots__ = ("_gl", "caps", "ctx", "infos", "texture_units")
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -64,6 +65,20 @@ class ModernglBackend:
         self.texture_units = int(ctx.max_texture_units) if not is_released(ctx) else 0
         remember(ctx)  # a window context is known by what is current when it is first met
         self.infos: dict[Any, ProgramInfo] = {}  # program -> what it reads
+        self._gl: GlFuncs | None = None
+
+    def gl(self) -> GlFuncs:
+        """The GL functions moderngl does not expose (mapping, fences), loaded once;
+        their ``problem`` says why "mapped" cannot run, None when it can."""
+        if self._gl is None:
+            self._gl = load(self.ctx)
+        return self._gl
+
+    @property
+    def default_strategy(self) -> str:
+        """The default strategy: "mapped" where persistent mapping works here (and
+        STAGEBUF_NO_MAPPED is not set), else "ring"."""
+        return "mapped" if self.gl().problem is None else "ring"
 
     # -- questions of the recording layer ----------------------------------
 

@@ -106,6 +106,9 @@ class Renderer:
             uniforms.restore()
             if fixed_restart:
                 self.ctx.disable_direct(FIXED_RESTART)
+            # Mapped buffers: the next frame written into this slot waits for these
+            # draws (also when one raised: those issued before it read the slot).
+            slot.refence()
         return calls
 
     def _check_patches(self) -> None:
