@@ -71,6 +71,21 @@ def gl_ctx() -> Iterator[Any]:
     ctx.release()
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (stagebuf.web._chromium.Browser) for the browser tests.
+    Skipped where there is no chromium; under CI a missing chromium fails instead."""
+    from stagebuf.web._chromium import Browser, find_chromium
+
+    if find_chromium() is None:
+        message = "no chromium here: apt-get install -y chromium (the browser tests need it)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI is set, and CI must not skip them")
+        pytest.skip(message)
+    with Browser() as driven:
+        yield driven
+
+
 @pytest.fixture
 def ctx(gl_ctx: Any) -> Iterator[Any]:
     """The session context, made current (a test may have made or released its own)
