@@ -1,6 +1,6 @@
 """Whole-frame workloads of ``python -m stagebuf.bench staging``: a mixed frame like a
-real app's and instanced sprites (the cost of one ``reserve`` call is in
-``_small_frames_bench``).
+real app's, instanced sprites and the streamed signal plot (the cost of one
+``reserve`` call is in ``_small_frames_bench``).
 
 The mixed frame's triangles are the particle workload of the triangle tables;
 lines, points and the HUD drift linearly with time.
@@ -19,6 +19,8 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from .._errors import StagerError
+from .._gl import load_program
 from .._layout import VertexLayout
 from .._mesh import Mesh
 from .._pack import write_attribute
@@ -35,7 +37,9 @@ SPRITE = VertexLayout(in_offset="2f", in_color="4f1")
 GOAL_MIXED_VS_HAND = 1.15
 GOAL_SPRITES_VS_HAND = 1.1
 GOAL_SPRITES_VS_EXPANDED = 2.0
-FRAME_CASES = 2  # progress lines: the mixed frame, the sprites
+GOAL_SIGNAL_VS_SINGLE_COPY = 1.0  # "mapped" streams: no slower than one Buffer.write
+SIGNAL_SIZES = ((64, 1_000), (64, 10_000))  # signals x samples: the example's, and 10x
+FRAME_CASES = 3  # progress lines: the mixed frame, the sprites, the signal plot
 
 _POINT_VS = """#version 330 core
 in vec2 in_pos; in vec4 in_color; uniform float u_size; out vec4 v_color;
@@ -322,11 +326,93 @@ def _sprite_rows(ctx: Any, frames: int, repeats: int) -> None:
     mesh.release()
 
 
+def _signal_rows(ctx: Any, frames: int, repeats: int) -> None:
+    """examples/signal_plot.py's streamed case: y values streamed beside a static mesh
+    (positions, colours, strip indices), against a hand-written single-copy upload
+    of the same bytes (one ``Buffer.write`` from the same array). Both sides copy
+    the bytes once; the stagers' frame cycle is what else they pay."""
+    streamed = VertexLayout(in_y="f")
+    program = load_program(ctx, "signal")
+    print()
+    print("streamed signal plot (examples/signal_plot.py): y values (f4) beside a static")
+    print("mesh, CPU ms per frame to upload them (median); the hand side is one")
+    print("Buffer.write of the same array; every stagebuf strategy copies the bytes once or more")
+    strategies = [s for s in ("mapped", "ring") if _runs(ctx, streamed, program, s)]
+    print(
+        f"{'signals x samples':>18} {'MB':>6} {'hand':>8} "
+        + " ".join(f"{s:>8}" for s in strategies)
+        + "  goal"
+    )
+    for signals, samples in SIGNAL_SIZES:
+        times = _signal_case(ctx, program, signals * samples, strategies, frames, repeats)
+        th = min(times["hand"])
+        goal = ""
+        if "mapped" in strategies:
+            ratios = [a / b for a, b in zip(times["mapped"], times["hand"], strict=True)]
+            tm = min(times["mapped"])
+            ok = tm / th <= GOAL_SIGNAL_VS_SINGLE_COPY
+            goal = (
+                f"mapped {tm / th:.2f}x hand (repeats {min(ratios):.2f}-{max(ratios):.2f}); "
+                f"<= {GOAL_SIGNAL_VS_SINGLE_COPY:.1f}x: {'met' if ok else 'MISSED'}"
+            )
+        mb = 4 * signals * samples / 1e6
+        print(
+            f"{f'{signals} x {samples:,}':>18} {mb:6.2f} {th:8.3f} "
+            + " ".join(f"{min(times[s]):8.3f}" for s in strategies)
+            + f"  {goal}"
+        )
+    program.release()
+
+
+def _signal_case(
+    ctx: Any, program: Any, n: int, strategies: list[str], frames: int, repeats: int
+) -> dict[str, list[float]]:
+    """ms per frame of each side, per repeat, streaming ``n`` y values."""
+    static = VertexLayout(in_base="2f", in_color="4f1")
+    streamed = VertexLayout(in_y="f")
+    mesh = Mesh(ctx, np.zeros(n, static.dtype), mode=moderngl.LINE_STRIP, layout=static)
+    y = np.random.default_rng(4).uniform(-1, 1, n).astype(np.float32)
+    vbo = ctx.buffer(reserve=y.nbytes, dynamic=True)
+
+    def hand(t: float) -> None:
+        vbo.write(y)
+
+    def staged(stager: Stager) -> Any:
+        def step(t: float) -> None:
+            with stager.frame() as frame:
+                write_attribute(frame.reserve_attributes(mesh), "in_y", y)
+
+        return step
+
+    stagers = {s: Stager(ctx, streamed, program, strategy=s) for s in strategies}
+    steps = {"hand": hand, **{s: staged(st) for s, st in stagers.items()}}
+    times: dict[str, list[float]] = {s: [] for s in steps}
+    for _ in range(repeats):
+        for s, step in steps.items():
+            times[s].append(_median_ms(step, frames))
+    for stager in stagers.values():
+        stager.release()
+    vbo.release()
+    mesh.release()
+    return times
+
+
+def _runs(ctx: Any, layout: VertexLayout, program: Any, strategy: str) -> bool:
+    """Whether ``strategy`` runs on this context ("mapped" may not)."""
+    try:
+        Stager(ctx, layout, program, strategy=strategy).release()
+    except StagerError:
+        return False
+    return True
+
+
 def run_frames(ctx: Any, *, quick: bool, progress: Progress) -> None:
-    """Print the mixed-frame and instanced-sprite tables (FRAME_CASES cases)."""
+    """Print the mixed-frame, instanced-sprite and signal-plot tables (FRAME_CASES cases)."""
     ctx.enable(moderngl.PROGRAM_POINT_SIZE)
     frames, repeats = (10, 2) if quick else (40, 5)
     with progress.case("mixed frame"):
         _mixed_rows(ctx, frames, repeats)
     with progress.case("instanced sprites"):
         _sprite_rows(ctx, frames, repeats)
+    with progress.case("streamed signal plot"):
+        _signal_rows(ctx, frames, repeats)
