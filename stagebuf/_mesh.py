@@ -6,17 +6,14 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-import moderngl
 import numpy as np
-import numpy.typing as npt
 
-from ._backends._moderngl._current import on, remember
-from ._backends._moderngl._gl import check_gl, is_released
+from ._backends import mesh_gl
 from ._errors import StagerError
 from ._layout import VertexLayout
 from ._pack import copy_records, record_count
 from ._recording._indices import INDEX_DTYPES, index_dtype
-from ._recording._modes import check_mode
+from ._recording._modes import TRIANGLES
 
 __all__ = ["Mesh"]
 
@@ -41,7 +38,8 @@ class Mesh:
     - raw bytes with ``layout=``: ``bytes``, ``bytearray``, a ``memoryview``
       (its bytes, whatever its format) or a 1-D ``uint8`` array, holding whole
       vertices of the layout. Copied as they are.
-    - a ``moderngl.Buffer`` of ``ctx``, with ``layout=``: used as it is, not read
+    - a ``moderngl.Buffer`` of ``ctx`` (a ``web.Buffer`` of a ``web.Context``), with
+      ``layout=``: used as it is, not read
       back and not copied; the mesh draws ``buffer.size // layout.stride``
       vertices, and the size must be a whole number of vertices unless
       ``vertex_count=`` says how many of the buffer's first vertices to draw (a
@@ -69,6 +67,7 @@ class Mesh:
 
     __slots__ = (
         "_borrowed",
+        "_gl",
         "_owned",
         "ctx",
         "index_buffer",
@@ -83,23 +82,19 @@ class Mesh:
     def __init__(
         self,
         ctx: Any,
-        vertices: npt.ArrayLike | moderngl.Buffer,
-        indices: npt.ArrayLike | moderngl.Buffer | None = None,
+        vertices: Any,
+        indices: Any = None,
         *,
-        mode: int = moderngl.TRIANGLES,
+        mode: int = TRIANGLES,
         layout: VertexLayout | None = None,
         index_dtype: Any = None,
         vertex_count: int | None = None,
         index_count: int | None = None,
     ) -> None:
-        if not isinstance(ctx, moderngl.Context):
-            raise TypeError(
-                f"Mesh: ctx must be a moderngl.Context; got {type(ctx).__name__} {ctx!r}."
-            )
-        if is_released(ctx):
+        self._gl = gl = mesh_gl(ctx, "Mesh")  # the context's backend, as a mesh uses it
+        if gl.is_released():
             raise ValueError("Mesh: ctx was released; make the mesh on a live context.")
-        remember(ctx)  # a window context is known by what is current when it is first met
-        self.mode = check_mode(mode, "Mesh")
+        self.mode = gl.check_mode(mode, "Mesh")
         self._owned: tuple[Any, ...] = ()  # buffers the mesh made (and frees)
         self._borrowed: tuple[Any, ...] = ()  # Buffers the caller gave (never freed here)
         self.ctx = ctx
@@ -108,10 +103,10 @@ class Mesh:
 
         # Check everything before the first GL call: bad input leaves nothing behind.
         data: Any = None
-        if isinstance(vertices, moderngl.Buffer):
+        if isinstance(vertices, gl.buffer_type):
             self.layout = _layout_for(layout, "a moderngl Buffer")
             self.vertex_count = _buffer_count(
-                vertices, ctx, self.layout.stride, vertex_count, "vertex", "vertices"
+                gl, vertices, ctx, self.layout.stride, vertex_count, "vertex", "vertices"
             )
         else:
             _only_for_buffers(vertex_count, "vertex_count")
@@ -127,7 +122,7 @@ class Mesh:
                 )
             self.index_dtype: np.dtype[Any] | None = None
             self.index_count = 0
-        elif isinstance(indices, moderngl.Buffer):
+        elif isinstance(indices, gl.buffer_type):
             if index_dtype is None:
                 raise TypeError(
                     "Mesh: an index Buffer carries no index type; pass index_dtype='u2' "
@@ -135,7 +130,7 @@ class Mesh:
                 )
             self.index_dtype = _index_type(index_dtype)
             self.index_count = _buffer_count(
-                indices, ctx, self.index_dtype.itemsize, index_count, "index", "indices"
+                gl, indices, ctx, self.index_dtype.itemsize, index_count, "index", "indices"
             )
         else:
             _only_for_buffers(index_count, "index_count")
@@ -156,7 +151,7 @@ class Mesh:
         try:
             # The mesh's buffers belong to its context, whatever is current (and that
             # is current again afterwards).
-            with on(ctx):
+            with gl.current():
                 # Empty data still makes a buffer: GL buffers of size 0 are not allowed.
                 if data is not None:
                     self.vertex_buffer = ctx.buffer(data.tobytes() or b"\0" * 4)
@@ -164,8 +159,7 @@ class Mesh:
                 if index_data is not None:
                     self.index_buffer = ctx.buffer(index_data.tobytes() or b"\0" * 4)
                     self._owned += (self.index_buffer,)
-                check_gl(
-                    ctx,
+                gl.check_gl(
                     "Mesh: uploading {} bytes",
                     (0 if data is None else data.nbytes)
                     + (0 if index_data is None else index_data.nbytes),
@@ -178,7 +172,7 @@ class Mesh:
     def released(self) -> bool:
         """True once :meth:`release` ran, or once a Buffer the mesh borrows was
         released: either way it cannot draw."""
-        return self.vertex_buffer is None or any(map(is_released, self._borrowed))
+        return self.vertex_buffer is None or any(map(self._gl.released, self._borrowed))
 
     @property
     def draw_count(self) -> int:
@@ -190,7 +184,7 @@ class Mesh:
         if self.vertex_buffer is None:
             raise StagerError(f"{where}: the mesh was released; make a new Mesh to draw it.")
         for buffer in self._borrowed:
-            if is_released(buffer):
+            if self._gl.released(buffer):
                 which = "vertex" if buffer is self.vertex_buffer else "index"
                 raise StagerError(
                     f"{where}: the mesh's {which} Buffer was released; a Mesh draws from "
@@ -213,15 +207,11 @@ class Mesh:
         self._borrowed = ()
         if not owned:
             return
-        if is_released(self.ctx):
+        if self._gl.is_released():
             for buffer in owned:
-                # Invalidate the handle without a GL call, so that neither a later
-                # buffer.release() nor moderngl's finaliser (gc_mode="auto") deletes
-                # the name on whatever context is current then.
-                if not is_released(buffer):
-                    buffer.mglo = moderngl.InvalidObject()
+                self._gl.abandon(buffer)  # no GL call: the name may be another context's now
             return
-        with on(self.ctx):
+        with self._gl.current():
             for buffer in owned:
                 buffer.release()
 
@@ -264,11 +254,11 @@ def _only_for_buffers(count: object, name: str) -> None:
 
 
 def _buffer_count(
-    buffer: Any, ctx: Any, itemsize: int, count: object, what: str, plural: str
+    gl: Any, buffer: Any, ctx: Any, itemsize: int, count: object, what: str, plural: str
 ) -> int:
     """How many ``itemsize``-byte items of a caller's Buffer the mesh draws, checked."""
-    glo = getattr(buffer, "glo", "?")
-    if is_released(buffer):
+    glo = getattr(buffer, "glo", getattr(buffer, "id", "?"))
+    if gl.released(buffer):
         raise ValueError(f"Mesh: the {what} Buffer (glo {glo}) was released.")
     if buffer.ctx is not ctx:
         raise ValueError(

@@ -518,6 +518,9 @@ class Stager:
         binding = self._bindings.get(key)
         if binding is None:
             binding = Binding(self._backend.describe(program), layout, second, streamed=streamed)
+            check = getattr(self._backend, "check_binding", None)
+            if check is not None:  # formats a backend cannot draw are refused at the reserve
+                check(binding, where)
             self._bindings[key] = binding
         return binding
 

@@ -69,6 +69,9 @@ class RunOptions:
     headless: bool = False
     out: Path | None = None
     size: tuple[int, int] = (1280, 720)
+    web: bool = False  # serve the frames to browser pages (stagebuf.web) instead
+    port: int = 8765
+    host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -160,12 +163,45 @@ def app_parser(app: App, description: str) -> argparse.ArgumentParser:
         help=f"write the last frame to this PNG (headless default: {app.default_out})",
     )
     parser.add_argument("--size", type=_size, default=(1280, 720), help="frame size, WxH")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="draw in browser pages (WebGL2): serve them at the printed URL (Ctrl-C stops)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port_arg,
+        default=8765,
+        help="with --web: the port to serve on (0: any free one; default 8765)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="with --web: the address to bind (default 127.0.0.1; another needs the "
+        "token the printed URL carries)",
+    )
     return parser
+
+
+def _port_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--port must be an integer; got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--port must be 0 to 65535; got {value}")
+    return value
 
 
 def run_options(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> dict[str, Any]:
     """The common options of a parsed namespace, checked, as keyword arguments of
     :class:`RunOptions` (or an app's subclass of it)."""
+    if ns.web and ns.headless:
+        parser.error("--web and --headless are two ways to run; pick one")
+    if ns.web and ns.out is not None:
+        parser.error(
+            "--out writes a frame of a window or headless run; a --web run draws in the browser"
+        )
     if ns.out is not None:
         folder = ns.out.parent if str(ns.out.parent) else Path(".")
         if ns.out.is_dir() or not folder.is_dir():
@@ -176,6 +212,9 @@ def run_options(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> dict
         "headless": ns.headless,
         "out": ns.out,
         "size": ns.size,
+        "web": ns.web,
+        "port": ns.port,
+        "host": ns.host,
     }
 
 
@@ -307,8 +346,49 @@ def run_window(app: App, make_scene: SceneFactory[Opts], opts: Opts) -> int | No
     return 0
 
 
+def run_web(app: App, make_scene: SceneFactory[Opts], opts: Opts) -> int:
+    """Serve the scene's frames to browser pages (WebGL2) at the printed URL, about 60
+    a second (as fast as it can with --no-vsync), until --frames or Ctrl-C."""
+    try:
+        from .web import Context  # the web extra: websockets
+    except ModuleNotFoundError as err:
+        raise RuntimeError(
+            f"--web needs the web extra ({err}): pip install 'stagebuf[web]'"
+        ) from None
+
+    w, h = opts.size
+    with Context(port=opts.port, host=opts.host, size=(w, h)) as ctx:
+        print(f"{app.prog}: open {ctx.url} in a browser (Ctrl-C stops)", flush=True)
+        scene = make_scene(ctx, opts)
+        try:
+            scene.set_viewport(w, h)
+            meter = _Meter()
+            t0 = next_frame = time.perf_counter()
+            while opts.frames is None or scene.frames < opts.frames:
+                scene.draw(time.perf_counter() - t0)
+                if opts.vsync:  # the browser shows 60 frames a second: stage no more
+                    next_frame += 1 / 60
+                    time.sleep(max(0.0, next_frame - time.perf_counter()))
+                if meter.tick():
+                    stats = ctx.stats
+                    print(
+                        f"{scene.status(meter.fps)} | {stats.pages} page(s), "
+                        f"{stats.frames_drawn} frames drawn there",
+                        flush=True,
+                    )
+            print(f"served {scene.frames} frames", flush=True)
+        except KeyboardInterrupt:
+            print(f"stopped after {scene.frames} frames", flush=True)
+        finally:
+            scene.release()
+    return 0
+
+
 def run_app(app: App, make_scene: SceneFactory[Opts], opts: Opts) -> int:
-    """Run a scene: in a window when a display is there, else headless."""
+    """Run a scene: in browser pages with --web, else in a window when a display is
+    there, else headless."""
+    if opts.web:
+        return run_web(app, make_scene, opts)
     if not opts.headless:
         status = run_window(app, make_scene, opts)
         if status is not None:
@@ -337,7 +417,7 @@ class DemoOptions(RunOptions):
     """What ``stagebuf-demo`` was asked to do."""
 
     triangles: int = 20_000
-    strategy: str = "ring"
+    strategy: str | None = None  # None: the stager's default for its context
     seed: int = 7
 
 
@@ -351,10 +431,15 @@ def parse_args(argv: list[str] | None = None) -> DemoOptions:
         help="triangles generated per frame (default 20000)",
     )
     parser.add_argument(
-        "--strategy", choices=STRATEGIES, default="ring", help="GL upload strategy (default ring)"
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="GL upload strategy (default: the stager's, 'mapped' where GL can, else 'ring')",
     )
     parser.add_argument("--seed", type=count_arg("--seed", 0), default=7, help="scene seed")
     ns = parser.parse_args(argv)
+    if ns.web and ns.strategy is not None:
+        parser.error("--strategy chooses how GL buffers are written; --web sends frames instead")
     return DemoOptions(
         **run_options(parser, ns), triangles=ns.triangles, strategy=ns.strategy, seed=ns.seed
     )
@@ -400,7 +485,7 @@ class _Scene:
             f"staging {self.stage_ms:.2f} ms/frame (CPU) | "
             f"{stats.bytes_uploaded_last_frame / 1e6:.2f} MB uploaded | "
             f"arena high-water {stats.arena_high_water_bytes / 1e6:.2f} MB | "
-            f"{self.opts.strategy}"
+            f"{self.stager.strategy}"
         )
 
     def release(self) -> None:

@@ -152,7 +152,9 @@ def test_bad_options_exit_nonzero_with_one_line(args: list[str], message: str) -
 def test_parse_args_defaults() -> None:
     opts = parse_args([])
     assert opts.triangles == 20_000 and opts.frames is None and opts.vsync
-    assert opts.strategy == "ring" and not opts.headless and opts.size == (1280, 720)
+    # No strategy: the stager's default ("mapped" where GL can, else "ring").
+    assert opts.strategy is None and not opts.headless and opts.size == (1280, 720)
+    assert not opts.web and opts.port == 8765 and opts.host == "127.0.0.1"
     opts = parse_args(["--no-vsync", "--headless", "--triangles", "0", "--size", "10x20"])
     assert not opts.vsync and opts.headless and opts.triangles == 0 and opts.size == (10, 20)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Caps", "for_context"]
+__all__ = ["Caps", "for_context", "mesh_gl"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,33 @@ class Caps:
 
 def for_context(ctx: object, where: str) -> Any:
     """The backend for ``ctx``: TypeError naming what ``ctx`` is when none takes it."""
+    # A context that brings its own backend (stagebuf.web.Context) says so.
+    own = getattr(type(ctx), "_stagebuf_backend", None)
+    if own is not None:
+        return own(ctx)
     import moderngl  # a dependency; imported here so the recording layer never needs it
 
     if isinstance(ctx, moderngl.Context):
         from ._moderngl import ModernglBackend
 
         return ModernglBackend(ctx)
-    raise TypeError(f"{where}: ctx must be a moderngl.Context; got {type(ctx).__name__} {ctx!r}.")
+    raise TypeError(
+        f"{where}: ctx must be a moderngl.Context; got {type(ctx).__name__} {ctx!r} (or a "
+        f"stagebuf.web.Context, to draw in browser pages)."
+    )
+
+
+def mesh_gl(ctx: object, where: str) -> Any:
+    """What a Mesh needs of ``ctx``: ``buffer_type``, ``is_released()``,
+    ``released(obj)``, ``current()``, ``check_gl(what, *args)`` and
+    ``abandon(buffer)``; TypeError naming ``ctx`` when no backend takes it."""
+    own = getattr(type(ctx), "_stagebuf_backend", None)
+    if own is not None:
+        return own(ctx)
+    import moderngl
+
+    if isinstance(ctx, moderngl.Context):
+        from ._moderngl._meshes import MeshGL
+
+        return MeshGL(ctx)
+    return for_context(ctx, where)  # raises, naming ctx
