@@ -278,3 +278,34 @@ def test_switching_strategies_keeps_the_frame_and_stays_correct(
                 stage(stager, 300, color)
                 assert centre(image(fbo, stager)) == color
     assert ctx.error == "GL_NO_ERROR"
+
+
+def test_an_interrupted_wait_keeps_the_fence_and_the_frame_on_screen(
+    ctx: Any, fbo: Any, program: Any, mapped_ok: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sb.Stager(ctx, LAYOUT, program, strategy="mapped", ring_size=1) as stager:
+        assert len(stager._uploader.slots) == 2  # never the slot on screen
+        for color in (RED, GREEN, RED):
+            stage(stager, 30, color)
+            image(fbo, stager)
+        uploader = stager._uploader
+        slot = uploader.slots[uploader.next_slot]
+        fence = slot.fence
+        assert fence
+        real = GlFuncs.wait
+        state = {"armed": True}
+
+        def wait(self: GlFuncs, f: int) -> bool:
+            if state["armed"]:
+                state["armed"] = False
+                raise KeyboardInterrupt
+            return real(self, f)
+
+        monkeypatch.setattr(GlFuncs, "wait", wait)
+        with pytest.raises(KeyboardInterrupt):
+            stage(stager, 30, BLUE)
+        assert stager.open_frame is None
+        assert slot.fence == fence  # not waited: the next frame there waits on it
+        assert centre(image(fbo, stager)) == RED
+        stage(stager, 30, BLUE)
+        assert centre(image(fbo, stager)) == BLUE

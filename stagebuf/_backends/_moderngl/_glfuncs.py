@@ -115,8 +115,6 @@ class GlFuncs:
 def load(ctx: Any) -> GlFuncs:
     """The functions for ``ctx`` (current), or a :class:`GlFuncs` whose ``problem``
     names what is missing: GL 4.4 or ARB_buffer_storage, a function, or the switch."""
-    if os.environ.get(NO_MAPPED_ENV, "") not in ("", "0"):
-        return GlFuncs({}, f"{NO_MAPPED_ENV}={os.environ[NO_MAPPED_ENV]} is set")
     version = int(ctx.version_code)
     if version < 440 and "GL_ARB_buffer_storage" not in ctx.extensions:
         return GlFuncs({}, f"it needs GL 4.4 or GL_ARB_buffer_storage; this context is {version}")
@@ -129,7 +127,10 @@ def load(ctx: Any) -> GlFuncs:
         if not address:
             return GlFuncs({}, f"the context's loader has no {name}")
         funcs[name] = _FUNCTYPE(restype, *argtypes)(address)
-    return GlFuncs(funcs, None)
+    # Switched off, the functions are still loaded: buffers mapped before the switch
+    # (a stager made earlier) are unmapped with them.
+    switch = os.environ.get(NO_MAPPED_ENV, "")
+    return GlFuncs(funcs, None if switch in ("", "0") else f"{NO_MAPPED_ENV}={switch} is set")
 
 
 def _loader(ctx: Any) -> Any:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ._gl import is_released
 from ._glfuncs import GlFuncs
 
-__all__ = ["MappedBuffer", "MappedGLBuffer", "Memory", "leave", "sweep"]
+__all__ = ["MappedBuffer", "MappedGLBuffer", "Memory", "has_left", "leave", "sweep"]
 
 NDArray = npt.NDArray[Any]
 
@@ -135,6 +135,11 @@ def sweep(ctx: Any, retired: list[MappedBuffer], gl: GlFuncs) -> None:
             else:
                 mapped.close(gl)
         _LEFT[:] = left
+
+
+def has_left() -> bool:
+    """Whether released stagers left buffers for a later sweep."""
+    return bool(_LEFT)
 
 
 def leave(ctx: Any, retired: list[MappedBuffer]) -> None:

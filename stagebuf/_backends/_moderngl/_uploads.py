@@ -28,7 +28,7 @@ from ..._recording._streams import Stream
 from ._current import on
 from ._gl import check_gl, is_released
 from ._glfuncs import GlFuncs
-from ._mapping import MappedBuffer, leave, sweep
+from ._mapping import MappedBuffer, has_left, leave, sweep
 from ._slots import Slot, grown, shrinks
 
 if TYPE_CHECKING:
@@ -135,8 +135,11 @@ class Uploader:
         # Upload into this stager's buffers, whatever context is current, and put that back.
         with on(self.ctx):
             if self.strategy == "mapped":
-                return self._upload_mapped(frame, fixed_restart)
-            return self._upload(frame, fixed_restart)
+                writes = self._upload_mapped(frame, fixed_restart)
+            else:
+                writes = self._upload(frame, fixed_restart)
+            self._sweep()  # mapped buffers retired earlier, once no view reads them
+            return writes
 
     # -- "mapped" --------------------------------------------------------------
 
@@ -165,14 +168,13 @@ class Uploader:
 
     def _wait(self, slot: Slot) -> None:
         """Wait until the GPU is done with ``slot`` (counted when it was not yet)."""
-        gl = slot.gl
-        fence, slot.fence = slot.fence, 0
+        gl, fence = slot.gl, slot.fence
         if gl is not None and fence:
-            try:
-                if gl.wait(fence):
-                    self.fence_waits += 1
-            finally:
-                gl.delete_fence(fence)
+            # An interrupted wait keeps the fence: the next frame there waits again.
+            if gl.wait(fence):
+                self.fence_waits += 1
+            gl.delete_fence(fence)
+        slot.fence = 0
 
     def _upload_mapped(self, frame: RecordedFrame, fixed_restart: bool) -> int:
         """The frame is in the slot's mappings already (nothing to do) or not (it
@@ -203,8 +205,6 @@ class Uploader:
         slot.shrink = False
         if writes:
             slot.refence()
-        if self.retired:
-            sweep(self.ctx, self.retired, gl)
         self.drawn = slot
         self.lost = None
         self.fixed_restart = fixed_restart
@@ -343,8 +343,9 @@ class Uploader:
                 leave(self.ctx, self.retired)
 
     def _sweep(self) -> None:
-        """Unmap and delete retired buffers that no view reads (context current)."""
-        if self.retired:
+        """Unmap and delete retired buffers that no view reads, this stager's and those
+        released stagers of the context left (context current)."""
+        if self.retired or has_left():
             sweep(self.ctx, self.retired, self.backend.gl())
 
     def _release(self, slots: list[Slot]) -> None:
