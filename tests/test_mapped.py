@@ -309,3 +309,27 @@ def test_an_interrupted_wait_keeps_the_fence_and_the_frame_on_screen(
         assert centre(image(fbo, stager)) == RED
         stage(stager, 30, BLUE)
         assert centre(image(fbo, stager)) == BLUE
+
+
+def test_the_loader_falls_back_to_the_platform_and_names_what_is_missing(
+    ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stagebuf._backends._moderngl import _glfuncs
+
+    class Bare:  # a context without glcontext's loader (a window's DefaultLoader)
+        version_code = 450
+        extensions: frozenset[str] = frozenset()
+
+    monkeypatch.delenv("STAGEBUF_NO_MAPPED", raising=False)
+    ctx.__enter__()  # EGL current: eglGetProcAddress answers
+    loaded = _glfuncs.load(Bare())
+    assert loaded.problem is None
+    assert set(loaded.funcs) == set(_glfuncs._SIGNATURES)
+    Bare.version_code = 430
+    assert "needs GL 4.4 or GL_ARB_buffer_storage; this context is 430" in str(
+        _glfuncs.load(Bare()).problem
+    )
+    Bare.extensions = frozenset({"GL_ARB_buffer_storage"})
+    assert _glfuncs.load(Bare()).problem is None
+    monkeypatch.setattr(_glfuncs, "_loader", lambda ctx: lambda name: 0)
+    assert _glfuncs.load(Bare()).problem == "the context's loader has no glBindBuffer"
