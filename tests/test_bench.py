@@ -358,3 +358,19 @@ def test_quick_arena_run_with_plot_writes_the_png(tmp_path: Path) -> None:
     assert "4 KiB uninit_slice scope vs np.empty" in done.stdout
     assert "arena [" in done.stderr and "arena [" not in done.stdout
     assert path.stat().st_size > 10_000
+
+
+def test_web_suite_prints_its_table(browser: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m stagebuf.bench web --quick`: frames a headless page drew, and the
+    demo's bytes per frame (its vertices and a draw list of a few hundred bytes)."""
+    from stagebuf.bench import _web_bench
+
+    _web_bench.run(quick=True)
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\s+(10,000|100,000)\s+([\d,]+)\s+([\d.]+)\s+([\d.]+)", out, re.M)
+    assert [r[0] for r in rows] == ["10,000", "100,000"], out
+    for triangles, nbytes, _staged, drawn in rows:
+        vertices = int(triangles.replace(",", "")) * 3 * 12
+        assert vertices < int(nbytes.replace(",", "")) < vertices + 2048
+        assert float(drawn) > 0  # the page drew frames
+    assert "the demo (20,000 triangles, 60 frames/s): 720," in out

@@ -571,3 +571,95 @@ def test_what_webgl2_cannot_do_is_refused_in_python(web_ctx: Any) -> None:
         sb.Stager(web_ctx, LAYOUT, program, mode=0x000E)
     stager.release()
     program.release()
+
+
+def test_a_page_that_does_not_draw_gets_two_frames_and_then_the_newest(web_ctx: Any) -> None:
+    """Frames go to a page once it drew all but one of those it was sent: a page
+    that reads but never draws holds two, then gets the newest as it catches up."""
+    import json
+
+    from websockets.sync.client import connect
+
+    program = program_of(web_ctx)
+    stager = sb.Stager(web_ctx, LAYOUT, program)
+    with connect(f"ws://127.0.0.1:{web_ctx.port}/ws", max_size=None) as client:
+        for shade in range(2):
+            _stage_quad(stager, shade)
+            web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+            stager.render()
+            client.recv(timeout=10)  # sent at once: the page has room
+        for shade in range(2, 20):
+            _stage_quad(stager, shade)
+            web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+            stager.render()
+        with pytest.raises(TimeoutError):
+            client.recv(timeout=1.0)  # two frames not drawn yet: the rest wait, newest wins
+        client.send(json.dumps({"type": "drawn", "seq": web_ctx.frames_published}))
+        newest = client.recv(timeout=10)
+        header_length = int.from_bytes(newest[4:8], "little")
+        header = json.loads(newest[8 : 8 + header_length])
+        assert header["seq"] == web_ctx.frames_published  # the newest, not the third
+    stager.release()
+    program.release()
+
+
+def test_a_page_closing_in_the_middle_of_a_frame(browser: Any, web_ctx: Any, page: Any) -> None:
+    program = program_of(web_ctx)
+    stager = sb.Stager(web_ctx, LAYOUT, program)
+    leaving = browser.open(web_ctx.url)
+    leaving.wait_for("window.stagebuf.connected", timeout=30)
+    with stager.frame() as frame:
+        frame.reserve(400_000)  # 4.8 MB: still being sent as the tab closes
+    web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+    stager.render()
+    leaving.close()
+    _stage_quad(stager, 123)
+    web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+    stager.render()
+    assert tuple(page_pixels(page, web_ctx)[7, 7]) == (123, 0, 0, 255)  # the other page goes on
+    stager.release()
+    program.release()
+
+
+def test_the_page_loads_nothing_from_elsewhere(web_ctx: Any) -> None:
+    import urllib.request
+    from importlib import resources
+
+    page_dir = resources.files("stagebuf.web").joinpath("page")
+    for name in ("index.html", "renderer.js"):
+        text = page_dir.joinpath(name).read_text()
+        assert "https://" not in text and "cdn" not in text.lower(), name
+        assert "import " not in text.replace("import.meta", ""), name  # no module imports
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_ctx.port}/", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "connect-src 'self'" in policy
+
+
+def test_the_web_path_needs_no_gl_driver_and_no_glfw() -> None:
+    """A stager on a web Context in a process where making a GL context fails."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, moderngl
+def refuse(*args, **kwargs):
+    raise RuntimeError("no GL driver in this process")
+moderngl.create_context = refuse
+import stagebuf as sb
+from stagebuf import web
+with web.Context(port=0, size=(8, 8)) as ctx:
+    program = sb.load_program(ctx)
+    with sb.Stager(ctx, sb.VertexLayout(in_pos="2f", in_color="4f1"), program) as stager:
+        with stager.frame() as frame:
+            frame.reserve(3)
+        ctx.clear(0, 0, 0, 1)
+        stager.render()
+        assert stager.strategy == "send" and stager.vertex_buffer is None
+assert "glfw" not in sys.modules and "glcontext" not in sys.modules, sorted(sys.modules)
+print("ok")
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "DISPLAY"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -1,4 +1,4 @@
-"""Entry point: ``python -m stagebuf.bench [arena|staging|all] [options]``.
+"""Entry point: ``python -m stagebuf.bench [arena|staging|web|all] [options]``.
 
 Each suite prints a table, stagebuf side by side with the alternatives,
 measured in the same run. Tables go to stdout, progress (one line per case as
@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
         "suite",
         nargs="?",
         default="all",
-        choices=["arena", "staging", "all"],
+        choices=["arena", "staging", "web", "all"],
         help="which benchmark suite to run (default: all)",
     )
     parser.add_argument(
@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._staging_bench import run as run_staging
 
         panels.append(run_staging(quick=args.quick, sweep=plotting))
+    if args.suite in ("web", "all"):
+        from ._web_bench import run as run_web
+
+        run_web(quick=args.quick)
     if plotting:
         draw(args.plot, [p for p in panels if p is not None])
         print(f"plot: {args.plot}")

@@ -30,6 +30,7 @@ __all__ = ["Asset", "PageStats", "Server"]
 logging.getLogger("websockets").setLevel(logging.CRITICAL)
 
 _MAX_INCOMING = 4096  # bytes: what a page may send in one message
+_IN_FLIGHT = 2  # frames sent to a page and not yet drawn there: more would only queue
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
 
@@ -64,7 +65,7 @@ class PageStats:
 class _Page:
     """One connected page: what it holds and the frame waiting for it."""
 
-    __slots__ = ("drawn", "have", "pending", "wake", "ws")
+    __slots__ = ("drawn", "have", "pending", "unacked", "wake", "ws")
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
@@ -72,6 +73,7 @@ class _Page:
         self.pending: Snapshot | None = None
         self.wake = asyncio.Event()
         self.drawn = -1
+        self.unacked: list[int] = []  # frames sent and not yet drawn, by seq
 
 
 class Server:
@@ -213,9 +215,12 @@ class Server:
                     await ws.close(1008, f"stagebuf: {err}"[:120])
                     break
                 if data["type"] == "drawn":
-                    if data["seq"] > page.drawn:
-                        page.drawn = data["seq"]
+                    seq = data["seq"]
+                    if seq > page.drawn:
+                        page.drawn = seq
                         self.stats.frames_drawn += 1
+                        page.unacked = [s for s in page.unacked if s > seq]
+                        page.wake.set()  # room for the next frame
                 else:
                     errors = self.stats.errors
                     errors.append(data["text"])
@@ -228,15 +233,18 @@ class Server:
             self.stats.pages = len(self._pages)
 
     async def _send(self, page: _Page) -> None:
-        """Send the page its newest frame whenever there is one; a send that waits
-        (a slow page) lets newer frames replace the pending one meanwhile."""
+        """Send the page its newest frame whenever there is one and the page has drawn
+        all but one of those sent before: a page slower than the loop (or a socket
+        that backs up) lets newer frames replace the pending one meanwhile, so it
+        skips frames instead of queueing them."""
         try:
             while True:
                 await page.wake.wait()
                 page.wake.clear()
-                snapshot, page.pending = page.pending, None
-                if snapshot is None:
+                if page.pending is None or len(page.unacked) >= _IN_FLIGHT:
                     continue
+                snapshot, page.pending = page.pending, None
+                page.unacked.append(snapshot.seq)
                 message = encode(snapshot, page.have, self.alive)
                 await page.ws.send(message)
                 self.stats.frames_sent += 1
