@@ -583,22 +583,25 @@ def test_a_page_that_does_not_draw_gets_two_frames_and_then_the_newest(web_ctx: 
     program = program_of(web_ctx)
     stager = sb.Stager(web_ctx, LAYOUT, program)
     with connect(f"ws://127.0.0.1:{web_ctx.port}/ws", max_size=None) as client:
+
+        def seq_of(message: Any) -> int:
+            length = int.from_bytes(message[4:8], "little")
+            return int(json.loads(message[8 : 8 + length])["seq"])
+
+        sent = []
         for shade in range(2):
             _stage_quad(stager, shade)
             web_ctx.clear(0.0, 0.0, 0.0, 1.0)
             stager.render()
-            client.recv(timeout=10)  # sent at once: the page has room
+            sent.append(seq_of(client.recv(timeout=10)))  # sent at once: the page has room
         for shade in range(2, 20):
             _stage_quad(stager, shade)
             web_ctx.clear(0.0, 0.0, 0.0, 1.0)
             stager.render()
         with pytest.raises(TimeoutError):
             client.recv(timeout=1.0)  # two frames not drawn yet: the rest wait, newest wins
-        client.send(json.dumps({"type": "drawn", "seq": web_ctx.frames_published}))
-        newest = client.recv(timeout=10)
-        header_length = int.from_bytes(newest[4:8], "little")
-        header = json.loads(newest[8 : 8 + header_length])
-        assert header["seq"] == web_ctx.frames_published  # the newest, not the third
+        client.send(json.dumps({"type": "drawn", "seq": sent[-1]}))
+        assert seq_of(client.recv(timeout=10)) == web_ctx.frames_published  # the newest
     stager.release()
     program.release()
 
@@ -663,3 +666,101 @@ print("ok")
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_nan_uniform_does_not_stop_the_page(web_ctx: Any, page: Any) -> None:
+    """JSON has no NaN or infinity: they travel as strings and GL gets them as numbers."""
+    program = program_of(web_ctx)
+    stager = sb.Stager(web_ctx, LAYOUT, program)
+    _stage_quad(stager, 50)
+    for value in (float("nan"), float("inf"), 1.0):
+        program["u_scale"].value = (value, 1.0)
+        web_ctx.clear(float("-inf") if value != 1.0 else 0.0, 0.0, 0.0, 1.0)
+        stager.render()
+        page_pixels(page, web_ctx)  # drawn: the page went on
+    assert tuple(page_pixels(page, web_ctx)[5, 5]) == (50, 0, 0, 255)
+    assert not page.evaluate("window.stagebuf.errors")
+    stager.release()
+    program.release()
+
+
+def test_one_stager_staged_and_rendered_twice_in_a_frame(
+    ctx: Any, fbo: Any, web_ctx: Any, page: Any
+) -> None:
+    def draw(c: Any) -> list[Any]:
+        program = program_of(c)
+        stager = sb.Stager(c, LAYOUT, program)
+        c.clear(0.0, 0.0, 0.0, 1.0)
+        with stager.frame() as frame:
+            quad(frame, -1.0, -1.0, 0.0, 1.0, (255, 0, 0, 255))
+        stager.render()
+        with stager.frame() as frame:
+            quad(frame, 0.0, -1.0, 1.0, 1.0, (255, 160, 0, 255))
+        stager.render()
+        return [stager, program]
+
+    pixels = compare(ctx, fbo, web_ctx, page, draw)
+    assert tuple(pixels[32, 10, :3]) == (255, 0, 0) and tuple(pixels[32, 50, :3]) == (255, 160, 0)
+
+
+def test_objects_released_after_their_frame_are_freed_in_the_page(web_ctx: Any, page: Any) -> None:
+    """A texture and a stager made and released every frame: the page's objects stay few."""
+    program = program_of(web_ctx, "hud")
+    program["u_screen"].value = (SIZE, SIZE)
+    counts = []
+    for k in range(30):
+        texture = web_ctx.texture((1, 1), 4, bytes([k * 8, 0, 0, 255]))
+        stager = sb.Stager(web_ctx, HUD, program)
+        with stager.frame() as frame:
+            v = frame.reserve(3, textures={0: texture})
+            v["in_pos"] = [(0, 0), (64, 0), (0, 64)]
+        web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+        stager.render()
+        stager.release()
+        texture.release()
+        page_pixels(page, web_ctx)
+        counts.append(page.evaluate("window.stagebuf.objects"))
+    assert max(counts[5:]) <= 6, counts  # the program and the newest frame's few objects
+    program.release()
+
+
+def test_moderngl_state_the_page_does_not_apply_is_refused(web_ctx: Any) -> None:
+    for name, value in [
+        ("depth_func", ">"),
+        ("cull_face", "front"),
+        ("wireframe", True),
+        ("scissor", (0, 0, 1, 1)),
+        ("point_size", 4.0),
+    ]:
+        with pytest.raises(web.WebGLUnsupportedError, match=name):
+            setattr(web_ctx, name, value)
+    with pytest.raises(web.WebGLUnsupportedError, match="vertex_array"):
+        web_ctx.vertex_array(program=None, content=[])
+
+
+def test_a_page_saying_it_drew_a_frame_it_was_never_sent_is_closed(web_ctx: Any) -> None:
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{web_ctx.port}/ws", max_size=None) as client:
+        client.send(json.dumps({"type": "drawn", "seq": 10**300}))
+        with pytest.raises(ConnectionClosed):
+            while True:
+                client.recv(timeout=10)
+
+
+def test_a_thousand_renders_without_a_clear_say_what_to_do(web_ctx: Any) -> None:
+    program = program_of(web_ctx)
+    stager = sb.Stager(web_ctx, LAYOUT, program)
+    _stage_quad(stager, 1)
+    web_ctx.clear(0.0, 0.0, 0.0, 1.0)
+    with pytest.raises(web.WebGLUnsupportedError, match=r"ctx.present\(\)"):
+        for _ in range(2000):
+            stager.render()
+    for _ in range(2000):  # an app that draws its own background presents each frame
+        web_ctx.present()
+        stager.render()
+    stager.release()
+    program.release()

@@ -32,8 +32,26 @@ _FLAGS = BLEND | DEPTH_TEST | CULL_FACE | RASTERIZER_DISCARD | PROGRAM_POINT_SIZ
 _BLEND_FACTORS = {0, 1, *range(0x0300, 0x0309), *range(0x8001, 0x8005)}
 _BLEND_EQUATIONS = {0x8006, 0x800A, 0x800B, 0x8007, 0x8008}  # ADD, SUBTRACT, REVERSE, MIN, MAX
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_MAX_COMMANDS = 65536  # renders in one frame: an app that never clears hits this
+_MAX_COMMANDS = 1024  # renders in one frame: an app that never clears hits this
 _NO_FRAMES: set[int] = set()
+# moderngl context state the page does not apply: assigning it raises instead of
+# being ignored.
+_MODERNGL_STATE = frozenset(
+    {
+        "depth_func",
+        "cull_face",
+        "front_face",
+        "wireframe",
+        "scissor",
+        "line_width",
+        "point_size",
+        "polygon_offset",
+        "provoking_vertex",
+        "depth_clamp_range",
+        "patch_vertices",
+        "fbo",
+    }
+)
 _PAGE_FILES = {"renderer.js": "text/javascript; charset=utf-8"}
 
 
@@ -81,7 +99,6 @@ class Context:
         self._units: dict[int, Texture] = {}
         self._commands: list[dict[str, Any]] = []
         self._needed: dict[int, Wire] = {}
-        self._rendered: dict[int, int] = {}  # stager frame id -> serial drawn this frame
         self._seq = 0
         self._released = False
         self._backend: Any = None
@@ -298,25 +315,47 @@ class Context:
     def __repr__(self) -> str:
         return f"<web.Context {self.url} {self.size[0]}x{self.size[1]}>"
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _MODERNGL_STATE:
+            raise WebGLUnsupportedError(
+                f"web.Context.{name}: not supported by stagebuf's WebGL2 backend (it sends "
+                f"enable/disable flags, blend_func, blend_equation and viewport)."
+            )
+        object.__setattr__(self, name, value)
+
     def __getattr__(self, name: str) -> Any:
-        if name in (
-            "framebuffer",
-            "renderbuffer",
-            "simple_framebuffer",
-            "depth_texture",
-            "texture_array",
-            "texture3d",
-            "texture_cube",
-            "query",
-            "scope",
-            "compute_shader",
-            "sampler",
-            "external_buffer",
-            "detect_framebuffer",
-            "copy_framebuffer",
-            "copy_buffer",
-            "screen",
-            "fbo",
+        if (
+            name in _MODERNGL_STATE
+            or name
+            in (
+                "vertex_array",
+                "simple_vertex_array",
+                "info",
+                "error",
+                "extensions",
+                "point_size",
+                "line_width",
+            )
+            or name
+            in (
+                "framebuffer",
+                "renderbuffer",
+                "simple_framebuffer",
+                "depth_texture",
+                "texture_array",
+                "texture3d",
+                "texture_cube",
+                "query",
+                "scope",
+                "compute_shader",
+                "sampler",
+                "external_buffer",
+                "detect_framebuffer",
+                "copy_framebuffer",
+                "copy_buffer",
+                "screen",
+                "fbo",
+            )
         ):
             raise WebGLUnsupportedError(
                 f"web.Context has no {name}: the pages draw into their canvas, and the web "
@@ -338,16 +377,12 @@ class Context:
     def _render(self, frame: Any, mode: int | None) -> None:
         """Add a stager's render of its uploaded frame to this frame, and send it."""
         self._check("render()")
-        last = self._rendered.get(frame.wire.id)
-        if last is not None and last != frame.wire.version:
-            # A stager drew a newer frame without a clear() between: a new frame began.
-            self._start_frame()
         if len(self._commands) >= _MAX_COMMANDS:
-            raise RuntimeError(
-                f"web.Context: {_MAX_COMMANDS} renders without a clear(); call ctx.clear() "
-                f"(or ctx.present()) once per frame."
+            raise WebGLUnsupportedError(
+                f"render(): {_MAX_COMMANDS} renders since the last ctx.clear(); a web frame "
+                f"begins at ctx.clear() or ctx.present(): call one of them once per frame "
+                f"(an app that draws its own background calls ctx.present() after its renders)."
             )
-        self._rendered[frame.wire.id] = frame.wire.version
         needed = self._needed
         needed[frame.wire.id] = frame.wire
         values = {}
@@ -385,7 +420,6 @@ class Context:
     def _start_frame(self) -> None:
         self._commands = []
         self._needed = {}
-        self._rendered = {}
 
     def _use_texture(self, texture: Texture, unit: int) -> None:
         number = operator.index(unit)

@@ -20,6 +20,7 @@ connection.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,21 +67,38 @@ def encode(snapshot: Snapshot, have: dict[int, int], alive: Any) -> bytes:
             offset += length + pad
         defs.append({**wire.header, "id": wire.id, "version": wire.version, "blocks": spans})
         have[wire.id] = wire.version
-    deletes = [oid for oid in have if not alive(oid)]
+    # An object released since this frame named it is still drawn by it: it goes
+    # with a later frame that no longer needs it.
+    needed = {wire.id for wire in snapshot.needed}
+    deletes = [oid for oid in have if oid not in needed and not alive(oid)]
     for oid in deletes:
         del have[oid]
-    header = json.dumps(
-        {
-            "seq": snapshot.seq,
-            "size": list(snapshot.size),
-            "defs": defs,
-            "deletes": deletes,
-            "commands": list(snapshot.commands),
-        },
-        separators=(",", ":"),
-    ).encode()
+    content = {
+        "seq": snapshot.seq,
+        "size": list(snapshot.size),
+        "defs": defs,
+        "deletes": deletes,
+        "commands": list(snapshot.commands),
+    }
+    try:
+        text = json.dumps(content, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or an infinity (a uniform, a clear colour): JSON has none
+        text = json.dumps(_spelled(content), separators=(",", ":"), allow_nan=False)
+    header = text.encode()
     head = MAGIC + struct.pack("<I", len(header)) + header
     return b"".join(_parts(head, blocks))
+
+
+def _spelled(value: Any) -> Any:
+    """``value`` with each non-finite float as the string the page reads back with
+    ``Number()`` ("NaN", "Infinity", "-Infinity"), as GL takes them from moderngl."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _spelled(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_spelled(item) for item in value]
+    return value
 
 
 def _parts(head: bytes, blocks: list[Any]) -> Iterable[Any]:

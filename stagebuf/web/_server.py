@@ -216,6 +216,10 @@ class Server:
                     break
                 if data["type"] == "drawn":
                     seq = data["seq"]
+                    if seq not in page.unacked and seq > page.drawn:
+                        # Only frames sent to this page can be drawn by it.
+                        await ws.close(1008, "stagebuf: drawn a frame it was not sent")
+                        break
                     if seq > page.drawn:
                         page.drawn = seq
                         self.stats.frames_drawn += 1

@@ -49,7 +49,7 @@ _BINDINGS_KEPT = 256  # cached bindings before released programs' are dropped
 class WebFrame:
     """A stager's uploaded frame, as the context's command list names it."""
 
-    wire: Any  # web._objects.Wire: id (the stager's), version (the frame's serial)
+    wire: Any  # web._objects.Wire: a new id for each upload (pages hold several at once)
     programs: list[Any] = field(default_factory=list)
     objects: list[Any] = field(default_factory=list)  # textures and mesh buffers drawn
     # What stagebuf's properties read on other backends' slots.
@@ -68,18 +68,13 @@ class Uploader:
         "fixed_restart",
         "frame_id",
         "lost",
-        "serial",
         "slots",
         "strategy",
     )
 
     def __init__(self, backend: WebglBackend) -> None:
-        from ...web._objects import next_id
-
         self.backend = backend
-        self.frame_id = next_id()  # the pages know this stager's frames by it
-        backend.frame_ids.add(self.frame_id)
-        self.serial = 0
+        self.frame_id = 0  # the id of the last upload: alive while this stager may render it
         self.strategy = ""
         self.drawn: WebFrame | None = None
         self.slots: list[Any] = []
@@ -100,7 +95,7 @@ class Uploader:
 
     def upload(self, frame: RecordedFrame, index_dtype: np.dtype[Any]) -> int:
         """Encode the frame; return the copies made (one per stream with data)."""
-        from ...web._objects import Wire
+        from ...web._objects import Wire, next_id
 
         formats: list[Any] = []
         format_index: dict[Any, int] = {}
@@ -122,10 +117,15 @@ class Uploader:
                 )
         vertices = _bytes(frame.vertices)
         indices = b"" if frame.indices is None else _bytes(frame.indices)
-        self.serial += 1
+        # A new object per upload: a frame may draw this stager's last upload and an
+        # earlier one (staged, rendered, staged again, rendered before a clear).
+        frame_ids = self.backend.frame_ids
+        frame_ids.discard(self.frame_id)
+        self.frame_id = next_id()
+        frame_ids.add(self.frame_id)
         wire = Wire(
             self.frame_id,
-            self.serial,
+            1,
             {"type": "frame", "formats": formats, "draws": draws},
             (vertices, indices),
         )

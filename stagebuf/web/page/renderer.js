@@ -76,7 +76,9 @@ function connect() {
     try {
       receive(event.data);
     } catch (err) {
+      // Start again from nothing: a new connection is sent everything it needs.
       report("bad frame message: " + (err && err.stack || err));
+      socket.close();
     }
   };
   socket.onclose = () => {
@@ -278,7 +280,7 @@ function drawLatest() {
 }
 
 function clear(command) {
-  const [r, g, b, a] = command.color;
+  const [r, g, b, a] = command.color.map(Number);
   gl.colorMask(true, true, true, true);
   gl.depthMask(true);
   gl.disable(gl.RASTERIZER_DISCARD);
@@ -378,7 +380,8 @@ function drawOne(draw, frame, command) {
 
 function setUniform(uniform, value) {
   const { location, type } = uniform;
-  const values = Array.isArray(value) ? value : [value];
+  // Numbers; "NaN" and "Infinity" come as strings (JSON has no such numbers).
+  const values = (Array.isArray(value) ? value : [value]).map(Number);
   switch (type) {
     case gl.FLOAT: gl.uniform1fv(location, values); break;
     case gl.FLOAT_VEC2: gl.uniform2fv(location, values); break;
