@@ -764,3 +764,34 @@ def test_a_thousand_renders_without_a_clear_say_what_to_do(web_ctx: Any) -> None
         stager.render()
     stager.release()
     program.release()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: web.Context(port=-1), ValueError, "port must be a non-negative int; got -1"),
+        (lambda: web.Context(port=70000), ValueError, "0 \\(any free port\\) to 65535; got 70000"),
+        (lambda: web.Context(port="x"), TypeError, "port must be a non-negative int; got 'x'"),
+        (lambda: web.Context(size=(0, 5)), ValueError, "size \\(0, 5\\) is outside 1x1..8192x8192"),
+        (lambda: web.Context(size="big"), TypeError, "size must be \\(width, height\\)"),
+    ],
+)
+def test_bad_context_arguments_are_named(call: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_bad_texture_and_buffer_arguments_are_named(web_ctx: Any) -> None:
+    with pytest.raises(ValueError, match="components must be 1 to 4; got 5"):
+        web_ctx.texture((2, 2), 5)
+    with pytest.raises(
+        ValueError, match="holds 3 bytes; a 2x2 texture of 4 'f1' components takes 16"
+    ):
+        web_ctx.texture((2, 2), 4, b"abc")
+    with pytest.raises(ValueError, match="reserve must be a non-negative int; got -4"):
+        web_ctx.buffer(reserve=-4)
+    buffer = web_ctx.buffer(b"\0" * 8)
+    with pytest.raises(ValueError, match="4 bytes at offset 6 run past the buffer's 8 bytes"):
+        buffer.write(b"abcd", offset=6)
+    assert buffer.read() == b"\0" * 8  # nothing written
+    buffer.release()

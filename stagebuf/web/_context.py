@@ -16,9 +16,10 @@ import socket
 from importlib import resources
 from typing import Any, TypeVar
 
+from .._arena import non_negative_int
 from ._glsl import convert, read_program
 from ._messages import Snapshot
-from ._objects import Buffer, Program, Texture, Wire
+from ._objects import Buffer, Program, Texture, Wire, checked_size
 from ._server import Asset, PageStats, Server
 
 __all__ = ["Context", "WebGLUnsupportedError"]
@@ -86,7 +87,7 @@ class Context:
             raise TypeError(
                 f"web.Context: host must be an address such as '127.0.0.1'; got {host!r}."
             )
-        width, height = _canvas(size)
+        width, height = checked_size(size, "web.Context", limit=8192)
         self.size = (width, height)
         self.host = host
         # A server reachable from other machines needs a secret in its URL.
@@ -464,25 +465,10 @@ def _read(name: str) -> bytes:
 
 
 def _port(port: object) -> int:
-    try:
-        number = -1 if isinstance(port, bool) else operator.index(port)  # type: ignore[arg-type]
-    except TypeError:
-        number = -1
-    if not 0 <= number <= 65535:
+    number = non_negative_int(port, "web.Context: port")
+    if number > 65535:
         raise ValueError(f"web.Context: port must be 0 (any free port) to 65535; got {port!r}.")
     return number
-
-
-def _canvas(size: object) -> tuple[int, int]:
-    try:
-        width, height = (operator.index(v) for v in size)  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"web.Context: size must be (width, height) in pixels; got {size!r}."
-        ) from None
-    if not (1 <= width <= 8192 and 1 <= height <= 8192):
-        raise ValueError(f"web.Context: size {size!r} is outside 1x1..8192x8192.")
-    return int(width), int(height)
 
 
 def _flags(flags: object, where: str) -> int:

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from .._arena import non_negative_int
 from .._recording._programs import ProgramInfo, _uniform_value
 from ._glsl import WebProgramSource
 
@@ -209,7 +208,7 @@ class Texture(_Object):
         self, ctx: Context, size: Any, components: int, data: Any, dtype: str, where: str
     ) -> None:
         super().__init__(ctx)
-        self.size = _size(size, where)
+        self.size = checked_size(size, where)
         self.components = _components(components, where)
         if dtype not in _TEXTURE_DTYPES:
             raise ValueError(
@@ -337,7 +336,7 @@ class Buffer(_Object):
                     f"{where}: data must be bytes-like; got {type(data).__name__} ({err})."
                 ) from None
         else:
-            self._data = bytearray(_count(reserve, f"{where}: reserve"))
+            self._data = bytearray(non_negative_int(reserve, f"{where}: reserve"))
         if not self._data:
             raise ValueError(f"{where}: a buffer of 0 bytes; GL buffers hold at least one byte.")
         self._version = 0
@@ -354,7 +353,7 @@ class Buffer(_Object):
     def write(self, data: Any, offset: int = 0) -> None:
         self._check("Buffer.write")
         view = memoryview(data).cast("B")
-        offset = _count(offset, "Buffer.write: offset")
+        offset = non_negative_int(offset, "Buffer.write: offset")
         if offset + view.nbytes > len(self._data):
             raise ValueError(
                 f"Buffer.write: {view.nbytes} bytes at offset {offset} run past the buffer's "
@@ -370,33 +369,19 @@ class Buffer(_Object):
         return f"<web Buffer {self.id} {self.size} bytes>"
 
 
-def _count(value: object, what: str) -> int:
-    try:
-        number = -1 if isinstance(value, bool) else operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        number = -1
-    if number < 0:
-        raise ValueError(f"{what} must be an int >= 0; got {value!r}.")
-    return number
-
-
-def _size(size: object, where: str) -> tuple[int, int]:
+def checked_size(size: object, where: str, limit: int = 16384) -> tuple[int, int]:
+    """``size`` as (width, height) in pixels, each 1..``limit``."""
     try:
         width, height = (operator.index(v) for v in size)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
-        raise TypeError(f"{where}: size must be (width, height); got {size!r}.") from None
-    if not (1 <= width <= 16384 and 1 <= height <= 16384):
-        raise ValueError(f"{where}: size {size!r} is outside 1x1..16384x16384.")
+        raise TypeError(f"{where}: size must be (width, height) in pixels; got {size!r}.") from None
+    if not (1 <= width <= limit and 1 <= height <= limit):
+        raise ValueError(f"{where}: size {size!r} is outside 1x1..{limit}x{limit}.")
     return int(width), int(height)
 
 
 def _components(components: object, where: str) -> int:
-    number = _count(components, f"{where}: components")
+    number = non_negative_int(components, f"{where}: components")
     if not 1 <= number <= 4:
         raise ValueError(f"{where}: components must be 1 to 4; got {components!r}.")
     return number
-
-
-def as_bytes(array: Any) -> bytes:
-    """A contiguous copy of an array's bytes (what a page receives)."""
-    return np.ascontiguousarray(array).tobytes()
