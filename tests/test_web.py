@@ -612,7 +612,13 @@ def test_a_page_closing_in_the_middle_of_a_frame(browser: Any, web_ctx: Any, pag
     leaving = browser.open(web_ctx.url)
     leaving.wait_for("window.stagebuf.connected", timeout=30)
     with stager.frame() as frame:
-        frame.reserve(400_000)  # 4.8 MB: still being sent as the tab closes
+        # 4.8 MB: still being sent as the tab closes. Zeros draw nothing; left
+        # uninitialised, the arena's old bytes can be 130k screen-sized
+        # triangles that keep SwiftShader (the pages' shared GPU process) busy
+        # for minutes, and every later readPixels waits on them.
+        v = frame.reserve(400_000)
+        v["in_pos"] = 0.0
+        v["in_color"] = 0
     web_ctx.clear(0.0, 0.0, 0.0, 1.0)
     stager.render()
     leaving.close()
