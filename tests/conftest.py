@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,10 @@ def _seed_and_strict_numpy() -> Iterator[None]:
     old = np.seterr(all="raise")
     yield
     np.seterr(**old)
+    # No test leaves an exception "being handled" on the thread: every later
+    # exception would carry it as __context__, and its traceback keeps frames
+    # (and their slices) alive.
+    assert sys.exc_info()[1] is None, f"an exception is still being handled: {sys.exc_info()!r}"
 
 
 _NO_MAPPED = "STAGEBUF_NO_MAPPED"
