@@ -441,6 +441,10 @@ def test_newest_frame_wins_with_a_page_that_never_reads(web_ctx: Any) -> None:
     for i in range(200):
         with stager.frame() as frame:
             v = frame.reserve(30_000)  # 360 kB a frame: 72 MB in all
+            # Pages of earlier tests may still be connected and draw these: zero
+            # positions draw nothing (uninitialised ones can be screen-sized
+            # triangles, minutes of SwiftShader work; see the page-closing test).
+            v["in_pos"] = 0.0
             v["in_color"] = (i % 256, 0, 0, 255)
         web_ctx.clear(0.0, 0.0, 0.0, 1.0)
         stager.render()
