@@ -111,6 +111,16 @@ def ndc(x: float, y: float) -> tuple[float, float]:
     return x / (SIZE / 2) - 1.0, y / (SIZE / 2) - 1.0
 
 
+def reserve_blank(frame: Any, count: int) -> np.ndarray[Any, Any]:
+    """``count`` vertices of zeros, for frames that only carry bytes. The module's
+    page draws every frame, and uninitialised vertices (the arena's old bytes) can
+    be screen-sized triangles: minutes of SwiftShader work that every later
+    readPixels waits on. Zeros draw nothing."""
+    v = frame.reserve(count)
+    v[...] = 0
+    return v
+
+
 def program_of(ctx: Any, name: str = "triangles") -> Any:
     program = sb.load_program(ctx, name)
     if "u_scale" in program:
@@ -440,11 +450,7 @@ def test_newest_frame_wins_with_a_page_that_never_reads(web_ctx: Any) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for i in range(200):
         with stager.frame() as frame:
-            v = frame.reserve(30_000)  # 360 kB a frame: 72 MB in all
-            # Pages of earlier tests may still be connected and draw these: zero
-            # positions draw nothing (uninitialised ones can be screen-sized
-            # triangles, minutes of SwiftShader work; see the page-closing test).
-            v["in_pos"] = 0.0
+            v = reserve_blank(frame, 30_000)  # 360 kB a frame: 72 MB in all
             v["in_color"] = (i % 256, 0, 0, 255)
         web_ctx.clear(0.0, 0.0, 0.0, 1.0)
         stager.render()
@@ -616,13 +622,7 @@ def test_a_page_closing_in_the_middle_of_a_frame(browser: Any, web_ctx: Any, pag
     leaving = browser.open(web_ctx.url)
     leaving.wait_for("window.stagebuf.connected", timeout=30)
     with stager.frame() as frame:
-        # 4.8 MB: still being sent as the tab closes. Zeros draw nothing; left
-        # uninitialised, the arena's old bytes can be 130k screen-sized
-        # triangles that keep SwiftShader (the pages' shared GPU process) busy
-        # for minutes, and every later readPixels waits on them.
-        v = frame.reserve(400_000)
-        v["in_pos"] = 0.0
-        v["in_color"] = 0
+        reserve_blank(frame, 400_000)  # 4.8 MB: still being sent as the tab closes
     web_ctx.clear(0.0, 0.0, 0.0, 1.0)
     stager.render()
     leaving.close()
